@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the real components the tests drive: WireGuard tools and wireguard-go, iproute2 for namespaces,
+# Python gRPC as an independent client, QEMU and busybox for the kernel-WireGuard VM. Idempotent.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+packages=(wireguard-tools wireguard-go iproute2 iputils-ping python3-grpcio python3-grpc-tools
+  qemu-system-x86 busybox-static jq)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "install-test-deps: run as root to install: ${missing[*]}" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+./scripts/install-deno.sh >/dev/null

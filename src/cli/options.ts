@@ -1,0 +1,34 @@
+/**
+ * Parsers for flag values shared by the subcommands. Each throws commander's `InvalidArgumentError`, which
+ * commander reports as one line naming the flag; the CLI turns it into exit code 2.
+ *
+ * @module
+ */
+
+import { InvalidArgumentError } from "commander";
+
+/** Default folder of the embedded state store. */
+export const DEFAULT_STATE_DIR = "/var/lib/siderolink";
+
+/** Default TCP port of the kernel-log receiver on the server's tunnel address. */
+export const DEFAULT_LOG_PORT = 4001;
+
+/** Default port of the event sink on the server's tunnel address. */
+export const DEFAULT_EVENT_PORT = 4002;
+
+/** Parses a TCP/UDP port number (1..65535). */
+export function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError("want a port number from 1 to 65535.");
+  }
+  return port;
+}
+
+/** Parses `HOST:PORT` or `[IPv6]:PORT`, returning it unchanged. */
+export function parseHostPort(text: string): string {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):(\d+)$/.exec(text);
+  if (!match) throw new InvalidArgumentError("want HOST:PORT, with an IPv6 address in brackets.");
+  parsePort(match[2]);
+  return text;
+}
