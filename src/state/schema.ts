@@ -25,4 +25,36 @@ export const MIGRATIONS: readonly string[] = [
     last_provisioned_at TEXT
   );
   `,
+  // Machine annotations and status (serve), kernel-log history (logs) and event history (events).
+  `
+  ALTER TABLE machines ADD COLUMN namespace TEXT;
+  ALTER TABLE machines ADD COLUMN cluster TEXT;
+  ALTER TABLE machines ADD COLUMN metal_machine TEXT;
+  ALTER TABLE machines ADD COLUMN machine TEXT;
+  ALTER TABLE machines ADD COLUMN hostname TEXT;
+  ALTER TABLE machines ADD COLUMN addresses TEXT;
+  ALTER TABLE machines ADD COLUMN stage TEXT;
+  ALTER TABLE machines ADD COLUMN ready INTEGER;
+  ALTER TABLE machines ADD COLUMN conditions TEXT;
+  ALTER TABLE machines ADD COLUMN status_updated_at TEXT;
+  CREATE TABLE log_lines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL,
+    boot TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    time_ms INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    line TEXT NOT NULL
+  );
+  CREATE INDEX log_lines_by_machine ON log_lines (uuid, id);
+  CREATE INDEX log_lines_by_time ON log_lines (time_ms);
+  CREATE TABLE events (
+    uuid TEXT NOT NULL,
+    id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    type TEXT NOT NULL,
+    line TEXT NOT NULL,
+    PRIMARY KEY (uuid, id)
+  );
+  `,
 ];
