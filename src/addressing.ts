@@ -79,7 +79,8 @@ export function nodeSuffix(digest: Uint8Array): Uint8Array {
 export function canonicalUuid(uuid: string): string {
   const lower = uuid.toLowerCase();
   if (!UUID_PATTERN.test(lower)) {
-    throw new UsageError(`malformed server UUID ${JSON.stringify(uuid)}: want 8-4-4-4-12 hex digits`);
+    const shown = uuid.length > 64 ? `${uuid.slice(0, 64)}…` : uuid;
+    throw new UsageError(`malformed server UUID ${JSON.stringify(shown)}: want 8-4-4-4-12 hex digits`);
   }
   return lower;
 }

@@ -16,6 +16,7 @@ import {
 import { UsageError } from "../errors.ts";
 import { formatIPv6 } from "../ipv6.ts";
 import { kernelArgs } from "../kernel_args.ts";
+import { MachineStore } from "../machines/store.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import { DEFAULT_EVENT_PORT, DEFAULT_LOG_PORT, DEFAULT_STATE_DIR, parseHostPort, parsePort } from "./options.ts";
 
@@ -116,10 +117,11 @@ function openSource(options: AddrOptions): Source & Disposable {
   }
   const state = SqliteState.open(dir, "read");
   const { installationId, joinToken } = state.installation();
+  const machines = new MachineStore(state);
   return {
     installationId,
     joinToken,
-    storedAddress: (uuid) => state.storedAddress(uuid),
+    storedAddress: (uuid) => machines.get(uuid)?.address,
     [Symbol.dispose]: () => state.close(),
   };
 }

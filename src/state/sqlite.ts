@@ -95,12 +95,9 @@ export class SqliteState implements Disposable {
     };
   }
 
-  /** The address stored for a machine (imported from Sidero or given at provisioning), if any. */
-  storedAddress(serverUuid: string): string | undefined {
-    const row = this.query(() =>
-      this.db.prepare("SELECT address FROM machines WHERE uuid = ?").get(serverUuid) as { address: string } | undefined
-    );
-    return row?.address;
+  /** Stores the join token machines must present (undefined: none, the check is off). */
+  setJoinToken(joinToken: string | undefined): void {
+    this.query(() => this.db.prepare("UPDATE installation SET join_token = ? WHERE id = 1").run(joinToken ?? null));
   }
 
   /** Closes the database. */

@@ -1,4 +1,4 @@
-import { deepEqual, equal, notEqual, throws } from "node:assert/strict";
+import { deepEqual, equal, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteState, STATE_FILE } from "./sqlite.ts";
 
@@ -60,14 +60,11 @@ Deno.test("reading a folder without a state fails and creates nothing", () => {
   deepEqual([...Deno.readDirSync(dir)], []);
 });
 
-Deno.test("a stored address is returned for its server only", () => {
-  const dir = Deno.makeTempDirSync();
-  using state = SqliteState.open(dir, "create");
-  state.db.prepare("INSERT INTO machines (uuid, address) VALUES (?, ?)").run(
-    "0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f",
-    "fdae:41e4:649b:9303::abcd",
-  );
-  equal(state.storedAddress("0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f"), "fdae:41e4:649b:9303::abcd");
-  equal(state.storedAddress("00000000-0000-0000-0000-000000000000"), undefined);
-  notEqual(state.installation().installationId, "");
+Deno.test("the join token is stored and cleared", () => {
+  using state = SqliteState.open(Deno.makeTempDirSync(), "create");
+  state.installation();
+  state.setJoinToken("token-1");
+  equal(state.installation().joinToken, "token-1");
+  state.setJoinToken(undefined);
+  equal(state.installation().joinToken, undefined);
 });

@@ -1,0 +1,65 @@
+/**
+ * The in-memory index from SideroLink address to machine identity, which annotates every log line and event.
+ * It follows every provision and every inventory reload, and moves a machine when its address changes.
+ *
+ * @module
+ */
+
+import type { IdentifyByAddress, MachineIdentity } from "./identity.ts";
+import type { Inventory } from "./inventory.ts";
+import type { MachineRecord } from "./store.ts";
+
+/**
+ * Who is behind each address.
+ *
+ * @example
+ * ```ts
+ * const registry = new MachineRegistry(machines.list(), inventory);
+ * registry.identify("fdae:41e4:649b:9303:cda8:cd34:bce1:2962")?.serverUuid;
+ * ```
+ */
+export class MachineRegistry {
+  #inventory: Inventory;
+  readonly #byAddress = new Map<string, MachineRecord>();
+
+  constructor(records: Iterable<MachineRecord>, inventory: Inventory) {
+    this.#inventory = inventory;
+    for (const record of records) this.#byAddress.set(record.address, record);
+  }
+
+  /** The identity of the machine at `address`, with the inventory's names (else the names stored with it). */
+  readonly identify: IdentifyByAddress = (address) => {
+    const record = this.#byAddress.get(address);
+    return record && this.identityOf(record.uuid, record);
+  };
+
+  /** The identity of a server UUID, whether or not it has provisioned. */
+  identityOf(uuid: string, record?: MachineRecord): MachineIdentity {
+    const listed = this.#inventory.get(uuid);
+    if (listed) return listed;
+    const identity: MachineIdentity = { serverUuid: uuid };
+    if (record?.namespace) identity.namespace = record.namespace;
+    if (record?.cluster) identity.cluster = record.cluster;
+    if (record?.metalMachine) identity.metalMachine = record.metalMachine;
+    if (record?.machine) identity.machine = record.machine;
+    return identity;
+  }
+
+  /** Whether the inventory lists `uuid`. */
+  listed(uuid: string): boolean {
+    return this.#inventory.has(uuid);
+  }
+
+  /** Takes a machine's new or changed record after a provision. */
+  update(record: MachineRecord): void {
+    for (const [address, existing] of this.#byAddress) {
+      if (existing.uuid === record.uuid && address !== record.address) this.#byAddress.delete(address);
+    }
+    this.#byAddress.set(record.address, record);
+  }
+
+  /** Replaces the inventory; identities follow at once. */
+  setInventory(inventory: Inventory): void {
+    this.#inventory = inventory;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The Provision API's logic (PROTOCOL.md §3), apart from gRPC: check the join token, the UUID and the key;
+ * give the machine its address; put its peer on the device; record it; answer.
+ *
+ * @module
+ */
+
+import { status } from "@grpc/grpc-js";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { canonicalUuid, nodeAddress, PREFIX_LENGTH } from "../addressing.ts";
+import { formatIPv6 } from "../ipv6.ts";
+import { formatKey, parseKey } from "../keys.ts";
+import { logger } from "../log.ts";
+import type { MachineRegistry } from "../machines/registry.ts";
+import type { MachineStore } from "../machines/store.ts";
+import type { Device } from "../wireguard/device.ts";
+
+/** What a machine sends (field names as protobufjs decodes them). */
+export interface ProvisionRequest {
+  nodeUuid: string;
+  nodePublicKey: string;
+  joinToken?: string;
+  nodeUniqueToken?: string;
+  talosVersion?: string;
+  wireguardOverGrpc?: boolean;
+}
+
+/** What the server answers. */
+export interface ProvisionResponse {
+  /** `ip:port` endpoints, the primary one last (old clients keep the last value they read). */
+  serverEndpoint: string[];
+  serverPublicKey: string;
+  nodeAddressPrefix: string;
+  serverAddress: string;
+  grpcPeerAddrPort: string;
+}
+
+/** A refusal with the gRPC status Talos should see. */
+export class ProvisionError extends Error {
+  readonly code: status;
+
+  constructor(code: status, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** Everything a provisioner works with. */
+export interface ProvisionerOptions {
+  installationId: string;
+  serverPublicKey: Uint8Array;
+  /** Server address, bare (`fd…::1`). */
+  serverAddress: string;
+  /** Advertised WireGuard endpoints, primary first. */
+  endpoints: string[];
+  /** When set, machines must present it. */
+  joinToken?: string;
+  /** `known`: only machines the inventory lists may provision. */
+  accept: "any" | "known";
+  machines: MachineStore;
+  registry: MachineRegistry;
+  device: Device;
+  now?: () => Date;
+}
+
+const log = logger(["provision"]);
+
+/**
+ * Provisions machines; concurrent calls for one UUID run one after the other.
+ *
+ * @example
+ * ```ts
+ * const response = await provisioner.provision({ nodeUuid, nodePublicKey, joinToken });
+ * ```
+ */
+export class Provisioner {
+  readonly #options: ProvisionerOptions;
+  readonly #tokenDigest?: Uint8Array;
+  readonly #queues = new Map<string, Promise<unknown>>();
+
+  constructor(options: ProvisionerOptions) {
+    this.#options = options;
+    if (options.joinToken !== undefined) this.#tokenDigest = digest(options.joinToken);
+  }
+
+  /** Handles one request; throws {@linkcode ProvisionError} for every refusal. */
+  provision(request: ProvisionRequest): Promise<ProvisionResponse> {
+    this.#checkToken(request.joinToken);
+    const uuid = checked(() => canonicalUuid(request.nodeUuid), "node_uuid");
+    const publicKey = formatKey(checked(() => parseKey(request.nodePublicKey, "node_public_key"), "node_public_key"));
+    if (this.#options.accept === "known" && !this.#options.registry.listed(uuid)) {
+      throw new ProvisionError(status.NOT_FOUND, `server ${uuid} is not in the inventory`);
+    }
+    return this.#serialised(uuid, () => this.#provision(uuid, publicKey, request));
+  }
+
+  async #provision(uuid: string, publicKey: string, request: ProvisionRequest): Promise<ProvisionResponse> {
+    const { machines, registry, device } = this.#options;
+    const existing = machines.get(uuid);
+    const address = existing?.address ?? formatIPv6(nodeAddress(this.#options.installationId, uuid));
+    const holder = machines.byAddress(address);
+    if (holder && holder.uuid !== uuid) {
+      throw new ProvisionError(status.ALREADY_EXISTS, `address ${address} of server ${uuid} is held by ${holder.uuid}`);
+    }
+    const keyHolder = machines.byPublicKey(publicKey);
+    if (keyHolder && keyHolder.uuid !== uuid) {
+      throw new ProvisionError(status.ALREADY_EXISTS, `node_public_key is already in use by server ${keyHolder.uuid}`);
+    }
+    if (request.wireguardOverGrpc) {
+      log.warn("server {uuid} asked for WireGuard over gRPC, which this server does not offer; answering for UDP", {
+        uuid,
+      });
+    }
+
+    // Talos makes a new key at every boot: the old key's peer goes in the same batch that adds the new one.
+    const oldKey = existing?.publicKey !== undefined && existing.publicKey !== publicKey
+      ? existing.publicKey
+      : undefined;
+    try {
+      await device.configure({
+        peers: [
+          ...(oldKey ? [{ publicKey: Uint8Array.fromBase64(oldKey), remove: true }] : []),
+          { publicKey: Uint8Array.fromBase64(publicKey), replaceAllowedIPs: true, allowedIPs: [`${address}/128`] },
+        ],
+      });
+    } catch (error) {
+      log.error("could not add the peer of server {uuid}: {error}", { uuid, error: (error as Error).message });
+      throw new ProvisionError(status.INTERNAL, `could not configure the WireGuard peer: ${(error as Error).message}`);
+    }
+    const identity = registry.identityOf(uuid, existing);
+    const nodeUniqueToken = request.nodeUniqueToken || undefined;
+    try {
+      machines.recordProvision(
+        { uuid, address, publicKey, nodeUniqueToken, talosVersion: request.talosVersion || undefined },
+        identity,
+        (this.#options.now ?? (() => new Date()))(),
+      );
+    } catch (error) {
+      log.error("could not record server {uuid}: {error}", { uuid, error: (error as Error).message });
+      throw new ProvisionError(status.INTERNAL, `could not record the machine: ${(error as Error).message}`);
+    }
+    registry.update(machines.get(uuid)!);
+    log.info("provisioned server {uuid} at {address}{rekeyed}", {
+      uuid,
+      address,
+      rekeyed: oldKey ? " (new key, old peer removed)" : "",
+    });
+    return this.#response(address);
+  }
+
+  #response(address: string): ProvisionResponse {
+    const endpoints = [...this.#options.endpoints];
+    // An old client keeps the last endpoint it reads: the primary goes last; new clients swap it back.
+    if (endpoints.length > 1) [endpoints[0], endpoints[endpoints.length - 1]] = [endpoints.at(-1)!, endpoints[0]];
+    return {
+      serverEndpoint: endpoints,
+      serverPublicKey: formatKey(this.#options.serverPublicKey),
+      nodeAddressPrefix: `${address}/${PREFIX_LENGTH}`,
+      serverAddress: this.#options.serverAddress,
+      grpcPeerAddrPort: "",
+    };
+  }
+
+  #checkToken(presented: string | undefined): void {
+    if (!this.#tokenDigest) return;
+    if (presented === undefined || !timingSafeEqual(digest(presented), this.#tokenDigest)) {
+      throw new ProvisionError(status.PERMISSION_DENIED, "invalid join token");
+    }
+  }
+
+  /** Runs `work` after every earlier call for the same UUID has finished. */
+  #serialised<T>(uuid: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(uuid) ?? Promise.resolve();
+    const result = previous.then(work, work);
+    const settled = result.catch(() => {});
+    this.#queues.set(uuid, settled);
+    settled.then(() => {
+      if (this.#queues.get(uuid) === settled) this.#queues.delete(uuid);
+    });
+    return result;
+  }
+}
+
+/** Comparing digests keeps the comparison constant-time whatever the lengths of the two tokens. */
+function digest(token: string): Uint8Array {
+  return createHash("sha256").update(token, "utf8").digest();
+}
+
+function checked<T>(parse: () => T, field: string): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new ProvisionError(status.INVALID_ARGUMENT, `${field}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,183 @@
+import { deepEqual, equal, rejects, throws } from "node:assert/strict";
+import { status } from "@grpc/grpc-js";
+import { formatIPv6 } from "../ipv6.ts";
+import { nodeAddress, serverAddress } from "../addressing.ts";
+import { formatKey, generatePrivateKey, publicKeyOf } from "../keys.ts";
+import { MachineRegistry } from "../machines/registry.ts";
+import { MachineStore } from "../machines/store.ts";
+import { SqliteState } from "../state/sqlite.ts";
+import type { Device, DeviceConfig, DeviceInfo } from "../wireguard/device.ts";
+import { Provisioner, ProvisionError } from "./provisioner.ts";
+
+const UUID = "0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f";
+
+/** Keeps peers in memory the way a device does (keyed by public key), and counts configure calls. */
+class MemoryDevice implements Device {
+  readonly backend = "userspace";
+  readonly name = "memory";
+  readonly peers = new Map<string, string[]>();
+  calls = 0;
+  async ensureLink() {}
+  async ensureAddress() {}
+  async configure(config: DeviceConfig) {
+    this.calls++;
+    await new Promise((resolve) => setTimeout(resolve, 1)); // let concurrent provisions interleave if they could
+    for (const peer of config.peers ?? []) {
+      const key = formatKey(peer.publicKey);
+      if (peer.remove) this.peers.delete(key);
+      else this.peers.set(key, peer.allowedIPs ?? []);
+    }
+  }
+  read(): Promise<DeviceInfo> {
+    throw new Error("not used");
+  }
+  async deleteLink() {}
+  async close() {}
+}
+
+async function setup(options: { joinToken?: string; accept?: "any" | "known"; endpoints?: string[] } = {}) {
+  const state = SqliteState.open(Deno.makeTempDirSync(), "create");
+  const { installationId, privateKey } = state.installation();
+  const machines = new MachineStore(state);
+  const registry = new MachineRegistry([], new Map([[UUID, { serverUuid: UUID, cluster: "prod" }]]));
+  const device = new MemoryDevice();
+  const serverPublicKey = await publicKeyOf(privateKey);
+  const provisioner = new Provisioner({
+    installationId,
+    serverPublicKey,
+    serverAddress: formatIPv6(serverAddress(installationId)),
+    endpoints: options.endpoints ?? ["192.0.2.1:51821"],
+    joinToken: options.joinToken,
+    accept: options.accept ?? "any",
+    machines,
+    registry,
+    device,
+  });
+  return { state, installationId, machines, registry, device, provisioner, serverPublicKey };
+}
+
+async function newKey(): Promise<string> {
+  return formatKey(await publicKeyOf(generatePrivateKey()));
+}
+
+function refusedWith(code: status, message: RegExp) {
+  return (error: unknown) => {
+    equal(error instanceof ProvisionError, true);
+    equal((error as ProvisionError).code, code, (error as Error).message);
+    equal(message.test((error as Error).message), true, (error as Error).message);
+    return true;
+  };
+}
+
+Deno.test("a provision answers per PROTOCOL.md §3, records the machine and adds its peer", async () => {
+  const { state, installationId, machines, registry, device, provisioner, serverPublicKey } = await setup();
+  using _ = state;
+  const key = await newKey();
+  const address = formatIPv6(nodeAddress(installationId, UUID));
+  const response = await provisioner.provision({
+    nodeUuid: UUID.toUpperCase(),
+    nodePublicKey: key,
+    nodeUniqueToken: "",
+    talosVersion: "v1.9.0",
+  });
+  deepEqual(response, {
+    serverEndpoint: ["192.0.2.1:51821"],
+    serverPublicKey: formatKey(serverPublicKey),
+    nodeAddressPrefix: `${address}/64`,
+    serverAddress: formatIPv6(serverAddress(installationId)),
+    grpcPeerAddrPort: "",
+  });
+  deepEqual([...device.peers], [[key, [`${address}/128`]]]);
+  const record = machines.get(UUID)!;
+  equal(record.publicKey, key);
+  equal(record.address, address);
+  equal(record.nodeUniqueToken, undefined, "an empty unique token is absent");
+  equal(record.talosVersion, "v1.9.0");
+  equal(record.cluster, "prod");
+  equal(registry.identify(address)?.cluster, "prod");
+});
+
+Deno.test("a new key replaces the old peer and keeps the address", async () => {
+  const { state, machines, device, provisioner } = await setup();
+  using _ = state;
+  const first = await provisioner.provision({ nodeUuid: UUID, nodePublicKey: await newKey() });
+  const second = await provisioner.provision({ nodeUuid: UUID, nodePublicKey: await newKey() });
+  equal(second.nodeAddressPrefix, first.nodeAddressPrefix);
+  equal(device.peers.size, 1);
+  deepEqual([...device.peers.keys()], [machines.get(UUID)!.publicKey]);
+});
+
+Deno.test("with several endpoints the primary is written last", async () => {
+  const { state, provisioner } = await setup({
+    endpoints: ["192.0.2.1:51821", "198.51.100.1:51821", "[2001:db8::1]:51821"],
+  });
+  using _ = state;
+  const response = await provisioner.provision({ nodeUuid: UUID, nodePublicKey: await newKey() });
+  deepEqual(response.serverEndpoint, ["[2001:db8::1]:51821", "198.51.100.1:51821", "192.0.2.1:51821"]);
+});
+
+Deno.test("refusals carry the gRPC status Talos expects", async () => {
+  const { state, provisioner } = await setup({ joinToken: "t0ken", accept: "known" });
+  using _ = state;
+  const key = await newKey();
+  throws(() => provisioner.provision({ nodeUuid: UUID, nodePublicKey: key }), refusedWith(7, /invalid join token/));
+  throws(
+    () => provisioner.provision({ nodeUuid: UUID, nodePublicKey: key, joinToken: "t0ken!" }),
+    refusedWith(status.PERMISSION_DENIED, /invalid join token/),
+  );
+  throws(
+    () => provisioner.provision({ nodeUuid: "x".repeat(1 << 20), nodePublicKey: key, joinToken: "t0ken" }),
+    (error: Error) =>
+      refusedWith(status.INVALID_ARGUMENT, /node_uuid: malformed server UUID/)(error) && error.message.length < 200,
+  );
+  for (const length of [31, 33]) {
+    throws(
+      () =>
+        provisioner.provision({ nodeUuid: UUID, nodePublicKey: new Uint8Array(length).toBase64(), joinToken: "t0ken" }),
+      refusedWith(status.INVALID_ARGUMENT, new RegExp(`node_public_key must be 32 bytes, got ${length}`)),
+    );
+  }
+  throws(
+    () =>
+      provisioner.provision({
+        nodeUuid: "00000000-0000-0000-0000-000000000000",
+        nodePublicKey: key,
+        joinToken: "t0ken",
+      }),
+    refusedWith(status.NOT_FOUND, /not in the inventory/),
+  );
+  equal((await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key, joinToken: "t0ken" })).grpcPeerAddrPort, "");
+});
+
+Deno.test("one key cannot take over another machine's peer, nor one address two machines", async () => {
+  const { state, provisioner } = await setup();
+  using _ = state;
+  const key = await newKey();
+  await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key });
+  await rejects(
+    provisioner.provision({ nodeUuid: "00000000-0000-0000-0000-000000000002", nodePublicKey: key }),
+    refusedWith(status.ALREADY_EXISTS, new RegExp(`in use by server ${UUID}`)),
+  );
+  const squatter = "00000000-0000-0000-0000-000000000004";
+  state.db.prepare("INSERT INTO machines (uuid, address) VALUES (?, ?)").run(
+    squatter,
+    formatIPv6(nodeAddress(state.installation().installationId, "00000000-0000-0000-0000-000000000005")),
+  );
+  await rejects(
+    provisioner.provision({ nodeUuid: "00000000-0000-0000-0000-000000000005", nodePublicKey: await newKey() }),
+    refusedWith(status.ALREADY_EXISTS, new RegExp(`held by ${squatter}`)),
+  );
+});
+
+Deno.test("concurrent provisions of one UUID are serialised and end consistent", async () => {
+  const { state, machines, device, provisioner } = await setup();
+  using _ = state;
+  const keys = await Promise.all(Array.from({ length: 50 }, newKey));
+  const responses = await Promise.all(
+    keys.map((nodePublicKey) => provisioner.provision({ nodeUuid: UUID, nodePublicKey })),
+  );
+  equal(new Set(responses.map((response) => response.nodeAddressPrefix)).size, 1);
+  equal(device.peers.size, 1, "only the last key's peer remains");
+  deepEqual([...device.peers.keys()], [machines.get(UUID)!.publicKey]);
+  equal(machines.get(UUID)!.publicKey, keys.at(-1));
+});
