@@ -6,6 +6,7 @@
  */
 
 import { InvalidArgumentError } from "commander";
+import { parseDuration } from "../duration.ts";
 
 /** Default folder of the embedded state store. */
 export const DEFAULT_STATE_DIR = "/var/lib/siderolink";
@@ -31,4 +32,27 @@ export function parseHostPort(text: string): string {
   if (!match) throw new InvalidArgumentError("want HOST:PORT, with an IPv6 address in brackets.");
   parsePort(match[2]);
   return text;
+}
+
+/** Parses a duration flag (`90s`, `5m`, `30d`) into milliseconds. */
+export function parseDurationFlag(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
+}
+
+/** Parses a whole number of at least 1. */
+export function parseCount(text: string): number {
+  const count = Number(text);
+  if (!/^\d+$/.test(text) || count < 1 || !Number.isSafeInteger(count)) {
+    throw new InvalidArgumentError("want a whole number of at least 1.");
+  }
+  return count;
+}
+
+/** Turns a long flag name into its environment variable: `state-dir` → `SIDEROLINK_STATE_DIR`. */
+export function envName(flag: string): string {
+  return `SIDEROLINK_${flag.replaceAll("-", "_").toUpperCase()}`;
 }
