@@ -1,0 +1,59 @@
+/**
+ * Keeping the device's peers in line with the machine records: at start-up (reconcile) and, when asked,
+ * by removing peers that stay without a handshake (peer GC).
+ *
+ * @module
+ */
+
+import { formatKey } from "../keys.ts";
+import type { MachineRecord } from "../machines/store.ts";
+import type { DeviceInfo, PeerConfig } from "../wireguard/device.ts";
+
+/**
+ * The changes that make the device hold exactly one peer per machine with a key: missing peers added, peers
+ * of no machine removed, peers whose allowed IPs differ corrected; matching peers are left alone so their
+ * endpoints and handshakes survive a daemon restart.
+ *
+ * @example
+ * ```ts
+ * await device.configure({ peers: reconcilePeers(await device.read(), machines.list()) });
+ * ```
+ */
+export function reconcilePeers(info: DeviceInfo, records: readonly MachineRecord[]): PeerConfig[] {
+  const wanted = new Map(
+    records.filter((record) => record.publicKey).map((record) => [record.publicKey!, `${record.address}/128`]),
+  );
+  const changes: PeerConfig[] = [];
+  for (const peer of info.peers) {
+    const key = formatKey(peer.publicKey);
+    const allowed = wanted.get(key);
+    if (allowed === undefined) changes.push({ publicKey: peer.publicKey, remove: true });
+    else if (peer.allowedIPs.length !== 1 || peer.allowedIPs[0] !== allowed) {
+      changes.push({ publicKey: peer.publicKey, replaceAllowedIPs: true, allowedIPs: [allowed] });
+    }
+    wanted.delete(key);
+  }
+  for (const [key, allowed] of wanted) {
+    changes.push({ publicKey: Uint8Array.fromBase64(key), replaceAllowedIPs: true, allowedIPs: [allowed] });
+  }
+  return changes;
+}
+
+/**
+ * Machines whose peer should go: the last handshake is older than `afterMs`, or none completed within
+ * `afterMs` of the last provision. Their addresses stay reserved; a new provision brings the peer back.
+ */
+export function stalePeers(
+  info: DeviceInfo,
+  records: readonly MachineRecord[],
+  now: Date,
+  afterMs: number,
+): MachineRecord[] {
+  const handshakes = new Map(info.peers.map((peer) => [formatKey(peer.publicKey), peer.lastHandshake]));
+  return records.filter((record) => {
+    if (!record.publicKey) return false;
+    const handshake = handshakes.get(record.publicKey);
+    const since = handshake ?? (record.lastProvisionedAt ? new Date(record.lastProvisionedAt) : undefined);
+    return since !== undefined && now.getTime() - since.getTime() > afterMs;
+  });
+}
