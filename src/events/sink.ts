@@ -1,0 +1,191 @@
+/**
+ * The event sink's handling of one `Publish` call (PROTOCOL.md §5), independent of the gRPC transport:
+ * decode, identify the machine by the peer's SideroLink address, print the event line, keep the history and
+ * the machine's status, idempotently per event id.
+ *
+ * Talos resends from its last acknowledged event, forever, after any non-OK reply, so the sink answers OK to
+ * everything that is a well-formed request, and handles failures by logging them:
+ * - no EventRequest at all (truncated, wrong wire types), no `data`, or no `id` → INVALID_ARGUMENT with a message
+ *   (nothing a resend could fix is likely to come from a real Talos, and the sender learns what was wrong);
+ * - a payload of a known type that does not decode, or a store failure → OK, an event line with level `error` and
+ *   `handling_error`, and an error on the diagnostic log (a resend would fail the same way, forever);
+ * - a payload type the sink does not know → OK, an event line without per-type keys, and an info diagnostic;
+ * - a source that is no known machine → OK, an event line with `"unknown_source":true` in place of the machine's
+ *   names, a warning diagnostic, no stored status (there is no machine to keep it for).
+ *
+ * @module
+ */
+
+import { status } from "@grpc/grpc-js";
+import type { IdentifyByAddress, MachineIdentity } from "../machines/identity.ts";
+import { logger } from "../log.ts";
+import {
+  decodeEventRequest,
+  decodePayload,
+  type EventEnvelope,
+  InvalidEventRequest,
+  payloadType,
+  type TalosEvent,
+} from "./decode.ts";
+import { eventLine, formatNode } from "./line.ts";
+import { applyConditions, canonicalAddress, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
+import type { EventStore, MachineEventStatus, StatusChange, StoredEvent } from "./store.ts";
+
+/** The sender of a call: inside the tunnel, the machine's SideroLink address. */
+export interface Peer {
+  address: string;
+  port: number;
+}
+
+/** The gRPC status to answer a call with. */
+export interface PublishResult {
+  /** A gRPC status code: OK (0) or INVALID_ARGUMENT (3). */
+  code: number;
+  /** Why the request was refused (set with INVALID_ARGUMENT). */
+  message?: string;
+}
+
+/** What an {@link EventSink} needs. */
+export interface EventSinkOptions {
+  /** The machine that owns a SideroLink address. */
+  identify: IdentifyByAddress;
+  /** Where history and status are kept. */
+  store: EventStore;
+  /** Networks left out of a machine's addresses; none by default. */
+  excluded?: ExcludedNetworks;
+  /** Prints one event line (no trailing newline); serve writes it to stdout. */
+  write: (line: string) => void;
+  /** The clock (tests pin it). */
+  now?: () => Date;
+}
+
+/** How many (source, id) pairs of unknown sources are remembered to avoid printing a resent event twice. */
+const UNKNOWN_SOURCE_IDS = 4096;
+
+const log = logger(["events"]);
+
+/**
+ * The event sink.
+ *
+ * @example
+ * ```ts
+ * const sink = new EventSink({ identify, store: new EventStore(state), write: (line) => console.log(line) });
+ * const { code, message } = sink.publish(requestBytes, { address: "fdae:41e4:649b:9303::2", port: 50412 });
+ * ```
+ */
+export class EventSink {
+  readonly #options: EventSinkOptions;
+  readonly #excluded: ExcludedNetworks;
+  readonly #now: () => Date;
+  /** Recently seen `address id` keys of unknown sources, oldest first (a Map keeps insertion order). */
+  readonly #unknownSeen = new Map<string, true>();
+
+  constructor(options: EventSinkOptions) {
+    this.#options = options;
+    this.#excluded = options.excluded ?? new ExcludedNetworks([]);
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Handles one encoded `events.EventRequest` from `peer`; never throws. */
+  publish(request: Uint8Array, peer: Peer): PublishResult {
+    const address = canonicalAddress(peer.address);
+    const node = formatNode(address, peer.port);
+    let envelope: EventEnvelope;
+    try {
+      envelope = decodeEventRequest(request);
+    } catch (error) {
+      if (!(error instanceof InvalidEventRequest)) throw error;
+      log.warn("refused event from {node}: {reason}", { node, reason: error.message });
+      return { code: status.INVALID_ARGUMENT, message: error.message };
+    }
+    try {
+      this.#handle(envelope, address, node);
+    } catch (error) {
+      // Reached only when printing or logging itself fails; the event was handled as far as it could be.
+      log.error("event {id} from {node}: {error}", { id: envelope.id, node, error: (error as Error).message });
+    }
+    return { code: status.OK };
+  }
+
+  #handle(envelope: EventEnvelope, address: string, node: string): void {
+    const { id, typeUrl } = envelope;
+    const identity = this.#options.identify(address);
+    const time = this.#now();
+    const type = payloadType(typeUrl);
+    let event: TalosEvent | undefined;
+    let handlingError: string | undefined;
+    if (type === undefined) {
+      log.info("event {id} from {node} has a type the sink does not know: {typeUrl}", { id, node, typeUrl });
+    } else {
+      try {
+        event = decodePayload(type, envelope.value);
+      } catch (error) {
+        handlingError = (error as Error).message;
+        log.error("event {id} from {node}: {error}", { id, node, error: handlingError });
+      }
+    }
+    const line = eventLine({ time, node, id, typeUrl, identity, event, handlingError });
+    if (!identity) {
+      if (this.#seenFromUnknown(`${address} ${id}`)) return;
+      log.warn("event {id} from {node}, which is no known machine", { id, node });
+      this.#options.write(line);
+      return;
+    }
+    if (this.#store(identity, { id, receivedAt: time, typeUrl, line }, event, address, node)) {
+      this.#options.write(line);
+    }
+  }
+
+  /** Records the event; false for an id already recorded. A store failure is printed as an `error` line instead. */
+  #store(
+    identity: MachineIdentity,
+    stored: StoredEvent,
+    event: TalosEvent | undefined,
+    address: string,
+    node: string,
+  ): boolean {
+    try {
+      const recorded = this.#options.store.record(
+        identity.serverUuid,
+        stored,
+        event && ((current) => statusChange(event, current, address, this.#excluded, stored.receivedAt)),
+      );
+      if (!recorded) log.debug("event {id} from {node} was already handled", { id: stored.id, node });
+      return recorded;
+    } catch (error) {
+      const reason = `cannot store event: ${(error as Error).message}`;
+      log.error("event {id} from {node}: {reason}", { id: stored.id, node, reason });
+      const { id, typeUrl, receivedAt: time } = stored;
+      this.#options.write(eventLine({ time, node, id, typeUrl, identity, event, handlingError: reason }));
+      return false;
+    }
+  }
+
+  /** Whether an unknown source already sent this id; remembers it otherwise, forgetting the oldest beyond the cap. */
+  #seenFromUnknown(key: string): boolean {
+    if (this.#unknownSeen.has(key)) return true;
+    this.#unknownSeen.set(key, true);
+    if (this.#unknownSeen.size > UNKNOWN_SOURCE_IDS) this.#unknownSeen.delete(this.#unknownSeen.keys().next().value!);
+    return false;
+  }
+}
+
+/** The status fields an event changes, given the stored status. */
+function statusChange(
+  event: TalosEvent,
+  current: MachineEventStatus,
+  ownAddress: string,
+  excluded: ExcludedNetworks,
+  time: Date,
+): StatusChange | undefined {
+  switch (event.kind) {
+    case "AddressEvent":
+      return { hostname: event.hostname, addresses: filterAddresses(event.addresses, ownAddress, excluded) };
+    case "MachineStatusEvent":
+      return { stage: event.stage, ready: event.ready };
+    default: {
+      const updates = conditionUpdates(event);
+      return updates.length === 0 ? undefined : { conditions: applyConditions(current.conditions, updates, time) };
+    }
+  }
+}
