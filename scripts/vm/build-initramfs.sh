@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Builds the boot files of the kernel-WireGuard test VM and prints "<vmlinuz> <initramfs>" on stdout.
+#
+# Usage: scripts/vm/build-initramfs.sh OUTPUT
+#
+# The initramfs written to OUTPUT is two concatenated cpio archives (the kernel unpacks each in turn):
+#  1. base (cached, rebuilt only when an input changes): dash as /bin/sh, busybox-static with its applets, the
+#     `wireguard` and `veth` modules of Debian's newest linux-image-6.1.*-amd64 package with their dependencies in
+#     load order, full iproute2 `ip`, `wg`, `ping`, deno, every shared library `ldd` lists for them (with the dynamic
+#     loader), and scripts/vm/init.sh as /init;
+#  2. project (every run): this work tree's files (tracked and untracked, minus ignored ones), its node_modules, and
+#     a DENO_DIR prepared here by `deno cache` of tests/vm/*.ts, all at the same absolute paths as on this host.
+# Everything lands in the cache folder SIDEROLINK_VM_CACHE (default /var/cache/siderolink-vm), never in the repo.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cache=${SIDEROLINK_VM_CACHE:-/var/cache/siderolink-vm}
+output=${1:?usage: build-initramfs.sh OUTPUT}
+modules_wanted=(wireguard veth)
+
+say() { echo "build-initramfs: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+for tool in apt-get apt-cache dpkg-deb depmod modprobe busybox dash ip wg ping ldd sha256sum gzip git flock; do
+  command -v "$tool" >/dev/null || die "$tool is missing (run ./scripts/install-test-deps.sh as root)"
+done
+busybox_bin=$(command -v busybox)
+ldd "$busybox_bin" >/dev/null 2>&1 && die "$busybox_bin is dynamically linked; install busybox-static"
+deno_bin=$("$root/scripts/install-deno.sh")
+mkdir -p "$cache/debs" "$cache/kernel" "$cache/deno-dir"
+exec 9>"$cache/lock"
+flock 9 # one builder at a time; concurrent runs share the cached parts
+
+# The newest Debian 6.1 amd64 kernel image apt offers (signed or unsigned: the same kernel and modules).
+newest_kernel_package() {
+  apt-cache search --names-only '^linux-image-6\.1\.[0-9.-]+-amd64(-unsigned)?$' | cut -d' ' -f1 | sort -V | tail -n 1
+}
+package=$(newest_kernel_package)
+if [ -z "$package" ]; then
+  say "apt knows no linux-image-6.1.*-amd64 package; running apt-get update"
+  apt-get update -q >&2
+  package=$(newest_kernel_package)
+  [ -n "$package" ] || die "apt offers no linux-image-6.1.*-amd64 package (is Debian bookworm in the apt sources?)"
+fi
+version=$(apt-cache show --no-all-versions "$package" | sed -n 's/^Version: //p' | head -n 1)
+kernel_dir="$cache/kernel/${package}_$version"
+
+# Kernel part: vmlinuz, the wanted modules with their dependencies, and their insmod order.
+if [ ! -f "$kernel_dir/modules" ]; then
+  deb=$(ls "$cache/debs/${package}_"*.deb 2>/dev/null | head -n 1 || true)
+  if [ -z "$deb" ]; then
+    say "downloading $package $version"
+    (cd "$cache/debs" && apt-get download -q -o APT::Sandbox::User=root "$package" >&2) || {
+      say "download failed; running apt-get update and retrying"
+      apt-get update -q >&2
+      (cd "$cache/debs" && apt-get download -q -o APT::Sandbox::User=root "$package" >&2)
+    }
+    deb=$(ls "$cache/debs/${package}_"*.deb | head -n 1)
+  fi
+  extracted=$(mktemp -d "$cache/extract.XXXXXX")
+  trap 'rm -rf "$extracted"' EXIT
+  dpkg-deb -x "$deb" "$extracted"
+  kver=$(ls "$extracted/lib/modules")
+  depmod -b "$extracted" "$kver"
+  rm -rf "$kernel_dir.tmp" && mkdir -p "$kernel_dir.tmp"
+  cp "$extracted/boot/vmlinuz-$kver" "$kernel_dir.tmp/vmlinuz"
+  : >"$kernel_dir.tmp/modules"
+  for module in "${modules_wanted[@]}"; do
+    # One "insmod /path" line per module, dependencies first; builtin ones print "builtin …" and need nothing.
+    modprobe -d "$extracted" -S "$kver" --show-depends "$module" | sed -n 's/^insmod \([^ ]*\).*/\1/p' |
+      while read -r path; do
+        guest_path=${path#"$extracted"}
+        grep -qxF "$guest_path" "$kernel_dir.tmp/modules" && continue
+        mkdir -p "$kernel_dir.tmp/tree$(dirname "$guest_path")"
+        cp "$path" "$kernel_dir.tmp/tree$guest_path"
+        echo "$guest_path" >>"$kernel_dir.tmp/modules"
+      done
+  done
+  grep -q '/wireguard\.ko' "$kernel_dir.tmp/modules" || die "$package has no wireguard module"
+  rm -rf "$kernel_dir" && mv "$kernel_dir.tmp" "$kernel_dir"
+  # Older kernels are not needed any more: keep only this one's package and files.
+  find "$cache/debs" -mindepth 1 -not -name "$(basename "$deb")" -delete
+  find "$cache/kernel" -mindepth 1 -maxdepth 1 -not -path "$kernel_dir" -exec rm -rf {} +
+  rm -rf "$extracted" && trap - EXIT
+  say "kernel $package $version: $(wc -l <"$kernel_dir/modules") modules"
+fi
+
+# Base archive, named by a hash of everything that goes into it.
+# dash is /bin/sh: Debian's busybox sh runs its own applets before PATH, so `ip` would be busybox's cut-down one.
+shell=$(command -v dash) || die "dash is missing"
+programs=("$shell" "$(command -v ip)" "$(command -v wg)" "$(command -v ping)" "$deno_bin")
+mapfile -t libraries < <(ldd "${programs[@]}" | grep -o '/[^ ]*\.so[^ ]*' | sort -u)
+base_key=$(
+  {
+    echo "$package $version"
+    sha256sum "${BASH_SOURCE[0]}" "$root/scripts/vm/init.sh" "$busybox_bin" "${programs[@]}" "${libraries[@]}" |
+      cut -d' ' -f1
+  } | sha256sum | cut -c1-16
+)
+base="$cache/base-$base_key.cpio.gz"
+if [ ! -f "$base" ]; then
+  say "packing base archive $base"
+  staging=$(mktemp -d "$cache/staging.XXXXXX")
+  trap 'rm -rf "$staging"' EXIT
+  mkdir -p "$staging"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,dev,proc,sys,tmp,run,root,etc/siderolink-vm}
+  cp "$busybox_bin" "$staging/bin/busybox"
+  for applet in $("$busybox_bin" --list); do
+    case $applet in busybox | sh | ip | ping | ping6) ;; *) ln -s busybox "$staging/bin/$applet" ;; esac
+  done
+  for program in "${programs[@]}"; do
+    case $program in
+      "$shell") target=/bin/sh ;;
+      "$deno_bin") target=/usr/local/bin/deno ;;
+      *) target=$program ;;
+    esac
+    mkdir -p "$staging$(dirname "$target")" && cp -L "$program" "$staging$target"
+  done
+  for library in "${libraries[@]}"; do
+    mkdir -p "$staging$(dirname "$library")" && cp -L "$library" "$staging$library"
+  done
+  cp -a "$kernel_dir/tree/." "$staging/"
+  cp "$kernel_dir/modules" "$staging/etc/siderolink-vm/modules"
+  install -m 0755 "$root/scripts/vm/init.sh" "$staging/init"
+  (cd "$staging" && find . -mindepth 1 | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$base.tmp"
+  mv "$base.tmp" "$base"
+  # Outdated bases can go: a run copies its base while holding the lock.
+  find "$cache" -maxdepth 1 -name 'base-*.cpio.gz' -not -path "$base" -delete
+  rm -rf "$staging" && trap - EXIT
+fi
+
+# Project archive: prepare the guest's DENO_DIR here (no network in the VM), then archive the paths as they are.
+DENO_DIR="$cache/deno-dir" "$deno_bin" cache --frozen "$root"/tests/vm/*.ts >&2
+{
+  git -C "$root" ls-files -z --cached --others --exclude-standard | tr '\0' '\n' | sed "s|^|$root/|" |
+    while read -r file; do [ -e "$file" ] || [ -L "$file" ] && echo "$file"; done # deleted but still tracked
+  [ -d "$root/node_modules" ] && find "$root/node_modules"
+  find "$cache/deno-dir"
+} >"$output.list"
+# Every parent folder gets its own entry, before what it holds, so the kernel can create the paths.
+awk '{ path = $0; while (match(path, /\/[^\/]*$/) && RSTART > 1) { path = substr(path, 1, RSTART - 1); print path } }' \
+  "$output.list" | sort -u | cat - "$output.list" | awk '!seen[$0]++' | sed 's|^/||' >"$output.sorted"
+cp "$base" "$output"
+(cd / && busybox cpio -o -H newc <"$output.sorted" 2>/dev/null) | gzip -1 >>"$output"
+rm -f "$output.list" "$output.sorted"
+echo "$kernel_dir/vmlinuz $output"
