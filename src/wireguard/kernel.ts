@@ -83,9 +83,17 @@ export class KernelDevice implements Device {
   configure(config: DeviceConfig): Promise<void> {
     return this.#run(() => {
       const messages = encodeSetDevice(this.#familyId(), this.name, config);
-      messages.forEach((message, i) =>
-        this.#generic.request(message, `configure WireGuard device ${this.name} (message ${i + 1}/${messages.length})`)
-      );
+      try {
+        messages.forEach((message, i) =>
+          this.#generic.request(
+            message,
+            `configure WireGuard device ${this.name} (message ${i + 1}/${messages.length})`,
+          )
+        );
+      } finally {
+        // The first message holds the private key: leave no copy of it behind.
+        for (const message of messages) message.fill(0);
+      }
     });
   }
 

@@ -23,7 +23,7 @@ import { Errno, NetlinkError } from "./errors.ts";
 import { parseCidr } from "./inet.ts";
 import { type NetlinkMessage, parseAttributes } from "./parse.ts";
 
-/** rtnetlink message types. */
+/** Creates a link (and, as a reply, describes one). */
 export const RTM_NEWLINK = 16;
 /** Deletes a link. */
 export const RTM_DELLINK = 17;
@@ -31,7 +31,7 @@ export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 /** Changes a link's flags or attributes. */
 export const RTM_SETLINK = 19;
-/** Adds an address. */
+/** Adds an address (and, in a dump, describes one). */
 export const RTM_NEWADDR = 20;
 /** Dumps addresses. */
 export const RTM_GETADDR = 22;
