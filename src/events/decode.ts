@@ -63,7 +63,7 @@ export class InvalidEventRequest extends Error {}
 export function decodeEventRequest(bytes: Uint8Array): EventEnvelope {
   let request: { data?: { type_url: string; value: Uint8Array } | null; id: string; actor_id: string };
   try {
-    request = eventProtos().lookupType("events.EventRequest").decode(strict(bytes)) as unknown as typeof request;
+    request = eventProtos().events.lookupType("events.EventRequest").decode(strict(bytes)) as unknown as typeof request;
   } catch (error) {
     throw new InvalidEventRequest(`event request cannot be decoded: ${(error as Error).message}`);
   }
@@ -102,7 +102,7 @@ export function typeUrlOf(type: PayloadType): string {
  * @throws {Error} naming the type when the bytes do not decode as it.
  */
 export function decodePayload(type: PayloadType, value: Uint8Array): TalosEvent {
-  const messageType = eventProtos().lookupType(`machine.${type}`);
+  const messageType = eventProtos().machine.lookupType(`machine.${type}`);
   let message: protobuf.Message;
   try {
     message = messageType.decode(strict(value));

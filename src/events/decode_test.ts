@@ -36,6 +36,47 @@ Deno.test("default values decode as proto3 defaults; an absent sequence error st
   });
 });
 
+Deno.test("hand-encoded wire bytes with PROTOCOL.md's field numbers", () => {
+  const text = (field: number, value: string) => [field << 3 | 2, value.length, ...new TextEncoder().encode(value)];
+  // MachineStatusEvent: stage (1) = 4, status (2) = { ready (1) = true }.
+  assert.deepEqual(decodePayload("MachineStatusEvent", new Uint8Array([0x08, 4, 0x12, 2, 0x08, 1])), {
+    kind: "MachineStatusEvent",
+    stage: "RUNNING",
+    ready: true,
+  });
+  // SequenceEvent: sequence (1), action (2) = 0 left out, error (3) = { code (1) = 1, message (2) }.
+  const error = [0x08, 1, ...text(2, "held")];
+  assert.deepEqual(
+    decodePayload("SequenceEvent", new Uint8Array([...text(1, "install"), 0x1a, error.length, ...error])),
+    {
+      kind: "SequenceEvent",
+      sequence: "install",
+      action: "NOOP",
+      error: { code: "LOCKED", message: "held" },
+    },
+  );
+  // ServiceStateEvent: service (1), action (2) = 8, message (3).
+  assert.deepEqual(
+    decodePayload("ServiceStateEvent", new Uint8Array([...text(1, "etcd"), 0x10, 8, ...text(3, "up")])),
+    {
+      kind: "ServiceStateEvent",
+      service: "etcd",
+      action: "STARTING",
+      message: "up",
+    },
+  );
+  // EventRequest: data (1) = Any { type_url (1), value (2) }, id (2), actor_id (3).
+  const any = [...text(1, "type.googleapis.com/machine.RestartEvent"), ...[0x12, 2, 0x08, 7]];
+  const envelope = decodeEventRequest(new Uint8Array([0x0a, any.length, ...any, ...text(2, "x1"), ...text(3, "a")]));
+  assert.deepEqual({ ...envelope, value: [...envelope.value] }, {
+    id: "x1",
+    actorId: "a",
+    typeUrl: "type.googleapis.com/machine.RestartEvent",
+    value: [0x08, 7],
+  });
+  assert.deepEqual(decodePayload("RestartEvent", envelope.value), { kind: "RestartEvent", cmd: "7" });
+});
+
 Deno.test("an enum value newer than this build is kept as its number", () => {
   // Field 1 "boot", field 2 (action) = 9.
   const bytes = new Uint8Array([0x0a, 4, ...new TextEncoder().encode("boot"), 0x10, 9]);
@@ -54,7 +95,7 @@ Deno.test("the envelope: id, actor id, type URL and raw payload", () => {
 });
 
 Deno.test("a request without data, without id, or cut short is an InvalidEventRequest naming the problem", () => {
-  const request = eventProtos().lookupType("events.EventRequest");
+  const request = eventProtos().events.lookupType("events.EventRequest");
   assert.throws(
     () => decodeEventRequest(request.encode({ id: "d6h0r3ug10l1s9ao0fd0" }).finish()),
     (error: Error) => error instanceof InvalidEventRequest && /has no data/.test(error.message),

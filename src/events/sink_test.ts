@@ -110,7 +110,7 @@ Deno.test("an unknown payload type is acknowledged, printed without per-type key
 
 Deno.test("no data, no id, or bytes that are no EventRequest: INVALID_ARGUMENT with the reason, nothing printed", () => {
   using h = harness();
-  const type = eventProtos().lookupType("events.EventRequest");
+  const type = eventProtos().events.lookupType("events.EventRequest");
   assert.deepEqual(h.sink.publish(type.encode({ id: "d6h0r3ug10l1s9ao0fd2" }).finish(), peer), {
     code: 3,
     message: "event request has no data (google.protobuf.Any field 1)",

@@ -17,13 +17,13 @@ export const MACHINE = {
 
 /** Encodes a `machine.<type>` payload from a plain object (proto field names, enum values by name). */
 export function encodePayload(type: PayloadType, payload: Record<string, unknown>): Uint8Array {
-  const messageType = eventProtos().lookupType(`machine.${type}`);
+  const messageType = eventProtos().machine.lookupType(`machine.${type}`);
   return messageType.encode(messageType.fromObject(payload)).finish();
 }
 
 /** Encodes an `events.EventRequest` whose `data` holds `value` with type URL `typeUrl`; like Go, an empty actor id is left out. */
 export function encodeRequest(id: string, typeUrl: string, value: Uint8Array, actorId = ""): Uint8Array {
-  const request = eventProtos().lookupType("events.EventRequest");
+  const request = eventProtos().events.lookupType("events.EventRequest");
   const fields = actorId === ""
     ? { id, data: { type_url: typeUrl, value } }
     : { id, actor_id: actorId, data: { type_url: typeUrl, value } };
