@@ -36,3 +36,13 @@ Deno.test({
   const run = await runInVm(["false"]);
   assert.equal(run.code, 1);
 });
+
+Deno.test({
+  name: "KernelDevice in the VM: link, address, key, port, peers and a 1,000-peer batch agree with wg; ping6 works",
+  ignore,
+}, async () => {
+  const run = await runInVm(["deno", "test", "-A", "--no-check", "--cached-only", "tests/vm/kernel_device_guest.ts"]);
+  for (const line of run.output.filter((line) => line.includes("KernelDevice figures:"))) console.error(line);
+  console.error(`VM timings: boot to command ${run.bootMs.toFixed(0)} ms, whole VM ${run.vmMs.toFixed(0)} ms`);
+  assert.equal(run.code, 0, "the guest test failed (see its console output above)");
+});
