@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { FLUSH_MS, LineWriter } from "./line_writer.ts";
+
+/** A sink that records what it got, optionally slow or broken. */
+class Recorder {
+  chunks: string[] = [];
+  writes = 0;
+  constructor(private behaviour: "ok" | "broken" | "partial" = "ok") {}
+  write(bytes: Uint8Array): Promise<number> {
+    this.writes++;
+    if (this.behaviour === "broken") return Promise.reject(new Deno.errors.BrokenPipe("Broken pipe (os error 32)"));
+    const n = this.behaviour === "partial" ? Math.min(bytes.length, 7) : bytes.length;
+    this.chunks.push(new TextDecoder().decode(bytes.subarray(0, n)));
+    return Promise.resolve(n);
+  }
+  get text(): string {
+    return this.chunks.join("");
+  }
+}
+
+Deno.test("lines are written one each, batched, within a few ms", async () => {
+  const sink = new Recorder();
+  const writer = new LineWriter(sink);
+  writer.write("a");
+  writer.write("b");
+  assert.equal(sink.writes, 0);
+  await new Promise((resolve) => setTimeout(resolve, FLUSH_MS + 20));
+  assert.equal(sink.text, "a\nb\n");
+  assert.equal(sink.writes, 1);
+  for (let i = 0; i < 100_000; i++) writer.write(`line ${i}`);
+  await writer.close();
+  const lines = sink.text.split("\n");
+  assert.equal(lines.length, 100_003);
+  assert.equal(lines[100_001], "line 99999");
+  assert.ok(sink.writes < 100, `${sink.writes} writes`);
+  assert.deepEqual(writer.counters, { written: 100_002, dropped: 0 });
+});
+
+Deno.test("partial writes are continued", async () => {
+  const sink = new Recorder("partial");
+  const writer = new LineWriter(sink);
+  writer.write("a long line of text");
+  writer.write("another");
+  await writer.close();
+  assert.equal(sink.text, "a long line of text\nanother\n");
+});
+
+Deno.test("a closed stdout never throws: lines are counted as dropped", async () => {
+  const writer = new LineWriter(new Recorder("broken"));
+  writer.write("a");
+  await writer.flush();
+  writer.write("b");
+  await writer.close();
+  assert.deepEqual(writer.counters, { written: 0, dropped: 2 });
+});
+
+Deno.test("a slow reader: beyond the pending bound lines are dropped, not buffered", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const received: number[] = [];
+  const writer = new LineWriter({
+    write: async (bytes) => {
+      await gate;
+      received.push(bytes.length);
+      return bytes.length;
+    },
+  }, 1000);
+  for (let i = 0; i < 2000; i++) writer.write("0123456789");
+  await new Promise((resolve) => setTimeout(resolve, FLUSH_MS + 10));
+  for (let i = 0; i < 200; i++) writer.write("0123456789");
+  release();
+  await writer.close();
+  assert.equal(writer.counters.written + writer.counters.dropped, 2200);
+  assert.ok(writer.counters.dropped > 1000, JSON.stringify(writer.counters));
+});
+
+Deno.test("stdout closed by its reader (| head -1) for real: the process carries on and exits 0", async () => {
+  const script = `
+    import { LineWriter } from ${JSON.stringify(new URL("./line_writer.ts", import.meta.url).href)};
+    import { setupLogging } from ${JSON.stringify(new URL("../log.ts", import.meta.url).href)};
+    setupLogging("info", true);
+    const writer = new LineWriter(Deno.stdout);
+    for (let i = 0; i < 200000; i++) writer.write("line " + i);
+    await writer.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    writer.write("after close of the pipe");
+    await writer.close();
+    console.error(JSON.stringify(writer.counters));
+  `;
+  const deno = Deno.execPath();
+  const { code, stdout, stderr } = await new Deno.Command("bash", {
+    args: ["-c", `set -o pipefail; "${deno}" eval --quiet "$SCRIPT" | head -n 1`],
+    env: { SCRIPT: script },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const errors = new TextDecoder().decode(stderr);
+  assert.equal(code, 0, errors);
+  assert.equal(new TextDecoder().decode(stdout), "line 0\n");
+  const counters = JSON.parse(errors.trim().split("\n").at(-1)!);
+  assert.equal(counters.written + counters.dropped, 200_001);
+  assert.ok(counters.dropped > 0);
+  assert.match(errors, /stdout cannot be written/);
+});

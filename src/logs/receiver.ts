@@ -1,0 +1,300 @@
+/**
+ * The kernel-log TCP receiver (PROTOCOL.md §4): accepts connections on the server's tunnel address, identifies
+ * each by its source address, splits the stream into lines, parses, de-duplicates and annotates the records,
+ * and hands each accepted one to a sink.
+ *
+ * Nothing a machine sends can disturb other lines or other connections: a line that is no JSON object is
+ * counted and skipped, an overlong line is truncated (see splitter.ts), and every connection has its own state.
+ * The identity is looked up again for every chunk read, so a long-lived connection follows inventory changes;
+ * a connection whose source stops being a known machine is closed.
+ *
+ * @module
+ */
+
+import { logger } from "../log.ts";
+import { annotations, type IdentifyByAddress, type MachineIdentity } from "../machines/identity.ts";
+import { Deduplicator } from "./dedupe.ts";
+import { type KernelRecord, levelOf, LineFormatter, parseRecord, recordTimeMs, type TalosLevel } from "./record.ts";
+import { canonicalAddress } from "./source_address.ts";
+import { LineSplitter, MAX_LINE_BYTES } from "./splitter.ts";
+
+/** How long binding is retried while the address is not usable yet (just added, still tentative). */
+export const BIND_RETRY_MS = 20_000;
+
+/** Pause between two binding attempts. */
+const BIND_RETRY_STEP_MS = 250;
+
+/** Bytes read at once from a connection. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/** One accepted record, with everything the output and the store need. */
+export interface LogEntry {
+  identity: MachineIdentity;
+  record: KernelRecord;
+  /** The documented output line (no `\n`). */
+  line: string;
+  /** The boot key from the de-duplicator ("" when unknown). */
+  boot: string;
+  /** The record's seq, or -1 when it had none. */
+  seq: number;
+  /** Record time in ms since the epoch, or the receipt time when the record has none. */
+  timeMs: number;
+  level: TalosLevel;
+}
+
+/** Receives each accepted record. It must not throw (an exception is logged and the line counted as failed). */
+export type LogSink = (entry: LogEntry) => void;
+
+/** Counters of a {@link LogReceiver}, for metrics. */
+export interface LogReceiverCounters {
+  /** Records handed to the sink. */
+  accepted: number;
+  /** Records dropped as already seen (same machine, boot and seq). */
+  duplicates: number;
+  /** Lines that gave no record: not a JSON object, or overlong and not recoverable. */
+  malformed: number;
+  /** Overlong lines (whose middle was dropped); those still recoverable are also counted as accepted. */
+  truncated: number;
+  /** Connections from sources that are no known machine, closed at once. */
+  refused: number;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Connections open now. */
+  open: number;
+  /** Records the sink threw on. */
+  sinkErrors: number;
+}
+
+/** Where and how to receive. */
+export interface LogReceiverOptions {
+  /** The server's tunnel address (or a loopback address in tests). */
+  hostname: string;
+  /** TCP port (4001); 0 picks a free one (see {@link LogReceiver.port}). */
+  port: number;
+  /** Looks up the machine at a canonical source address. */
+  identify: IdentifyByAddress;
+  /** Receives accepted records. */
+  sink: LogSink;
+  /** De-duplication state (pass one seeded from the store); a new one by default. */
+  dedupe?: Deduplicator;
+  /** Line cap in bytes (16 KiB). */
+  maxLineBytes?: number;
+  /** How long to retry binding while the address is not available (20 s). */
+  bindRetryMs?: number;
+}
+
+const log = logger(["logs", "receiver"]);
+
+/**
+ * A running receiver.
+ *
+ * @example
+ * ```ts
+ * const receiver = await LogReceiver.listen({
+ *   hostname: "fdae:41e4:649b:9303::1", port: 4001, identify: registry.identify,
+ *   sink: (entry) => out.write(entry.line),
+ * });
+ * // …
+ * await receiver.close();
+ * ```
+ */
+export class LogReceiver implements AsyncDisposable {
+  readonly counters: LogReceiverCounters = {
+    accepted: 0,
+    duplicates: 0,
+    malformed: 0,
+    truncated: 0,
+    refused: 0,
+    connections: 0,
+    open: 0,
+    sinkErrors: 0,
+  };
+  readonly #listener: Deno.TcpListener;
+  readonly #options: LogReceiverOptions;
+  readonly #dedupe: Deduplicator;
+  readonly #connections = new Set<Deno.TcpConn>();
+  readonly #handlers = new Set<Promise<void>>();
+  readonly #accepting: Promise<void>;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+
+  private constructor(listener: Deno.TcpListener, options: LogReceiverOptions) {
+    this.#listener = listener;
+    this.#options = options;
+    this.#dedupe = options.dedupe ?? new Deduplicator();
+    this.#accepting = this.#accept();
+  }
+
+  /**
+   * Binds and starts accepting. While the address is not usable yet (EADDRNOTAVAIL right after it was added),
+   * binding is retried for up to `bindRetryMs`; other errors (address in use, permission) fail at once.
+   */
+  static async listen(options: LogReceiverOptions): Promise<LogReceiver> {
+    const deadline = Date.now() + (options.bindRetryMs ?? BIND_RETRY_MS);
+    for (;;) {
+      try {
+        const listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
+        return new LogReceiver(listener, options);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrNotAvailable) || Date.now() >= deadline) {
+          throw new Error(
+            `cannot listen for kernel logs on [${options.hostname}]:${options.port}: ${(error as Error).message}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_STEP_MS));
+      }
+    }
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  /** Stops accepting, closes every connection (the lines read so far are handed on) and waits for them. */
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    try {
+      this.#listener.close();
+    } catch { /* already closed */ }
+    for (const conn of this.#connections) closeQuietly(conn);
+    await this.#accepting;
+    await Promise.all(this.#handlers);
+  }
+
+  async #accept(): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing) return;
+        // Accept errors (e.g. too many open files) affect one connection; keep accepting after a pause.
+        log.warn("accepting a kernel-log connection failed: {error}", { error: (error as Error).message });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      const handler = this.#serve(conn).finally(() => this.#handlers.delete(handler));
+      this.#handlers.add(handler);
+    }
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    const remote = conn.remoteAddr;
+    const address = canonicalAddress(remote.hostname) ?? remote.hostname;
+    let identity = this.#options.identify(address);
+    if (!identity || this.#closing) {
+      if (!this.#closing) {
+        this.counters.refused++;
+        log.warn("refused kernel-log connection from {address}: no known machine has this address", { address });
+      }
+      closeQuietly(conn);
+      return;
+    }
+    this.counters.connections++;
+    this.counters.open++;
+    this.#connections.add(conn);
+    log.debug("kernel-log connection from {address} ({uuid})", { address, uuid: identity.serverUuid });
+    const counters = this.counters;
+    const sink = this.#options.sink;
+    let formatter = new LineFormatter(annotations(identity));
+    let dedupe = this.#dedupe.machine(identity.serverUuid);
+
+    const onLine = (text: string, truncated: boolean): void => {
+      if (truncated) counters.truncated++;
+      const parsed = parseRecord(text);
+      const record = parsed.record;
+      if (!record) {
+        counters.malformed++;
+        return;
+      }
+      if (truncated) record.truncated = true;
+      const seq = Number.isSafeInteger(record.seq) ? record.seq as number : undefined;
+      const clock = typeof record.clock === "number" ? record.clock : undefined;
+      const timeMs = recordTimeMs(record);
+      const boot = dedupe.admit(seq, clock, timeMs);
+      if (boot === undefined) {
+        counters.duplicates++;
+        return;
+      }
+      const entry: LogEntry = {
+        identity: identity!,
+        record,
+        line: formatter.format(record),
+        boot,
+        seq: seq ?? -1,
+        timeMs: timeMs ?? Date.now(),
+        level: levelOf(record),
+      };
+      counters.accepted++;
+      try {
+        sink(entry);
+      } catch (error) {
+        counters.sinkErrors++;
+        log.error("the kernel-log sink failed: {error}", { error: (error as Error).message });
+      }
+    };
+    const splitter = new LineSplitter(onLine, () => {
+      counters.truncated++;
+      counters.malformed++;
+    }, this.#options.maxLineBytes ?? MAX_LINE_BYTES);
+
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    try {
+      for (;;) {
+        let n: number | null;
+        try {
+          n = await conn.read(buffer);
+        } catch (error) {
+          if (!this.#closing) {
+            log.debug("kernel-log connection from {address} ended: {error}", {
+              address,
+              error: (error as Error).message,
+            });
+          }
+          break;
+        }
+        if (n === null) break;
+        const current = this.#options.identify(address);
+        if (!current) {
+          this.counters.refused++;
+          log.warn("closing kernel-log connection from {address}: the address no longer belongs to a machine", {
+            address,
+          });
+          break;
+        }
+        if (!sameIdentity(current, identity)) {
+          if (current.serverUuid !== identity.serverUuid) dedupe = this.#dedupe.machine(current.serverUuid);
+          identity = current;
+          formatter = new LineFormatter(annotations(identity));
+        }
+        splitter.push(buffer.subarray(0, n));
+      }
+      splitter.end();
+    } finally {
+      this.#connections.delete(conn);
+      this.counters.open--;
+      closeQuietly(conn);
+    }
+  }
+}
+
+function sameIdentity(a: MachineIdentity, b: MachineIdentity): boolean {
+  return a === b || (a.serverUuid === b.serverUuid && a.namespace === b.namespace && a.cluster === b.cluster &&
+    a.metalMachine === b.metalMachine && a.machine === b.machine);
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}

@@ -1,0 +1,166 @@
+/**
+ * `logs --stdin`: filtering documented kernel-log lines (PROTOCOL.md §4) from a byte stream, such as the
+ * output of `kubectl logs` of a SideroLink server, without a daemon.
+ *
+ * The stream is read in large chunks and decoded to text; when the filter names machines (or a cluster,
+ * namespace or machine name), the chunk is searched for that annotation exactly as serve writes it and only
+ * the lines holding it are parsed and checked, which keeps the work per skipped line to a string search. Lines
+ * that are not JSON objects are skipped silently. Output is written once per chunk read, so a live pipe
+ * (`kubectl logs -f … | siderolink logs --stdin`) is followed as it arrives.
+ *
+ * @module
+ */
+
+import { candidateNeedles, type LogFilter, matchesRecord } from "./filter.ts";
+import type { LineRenderer } from "./format.ts";
+import { parseRecord } from "./record.ts";
+
+/** What the lines are read from: `Deno.stdin`, a `Deno.FsFile`. */
+export interface ByteSource {
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** What to show and how. */
+export interface StdinFilterOptions {
+  filter: LogFilter;
+  render: LineRenderer;
+  /** Show only the last N matching lines, once the input has ended. */
+  tail?: number;
+}
+
+/** Counters of one run. */
+export interface StdinFilterResult {
+  /** Lines shown. */
+  shown: number;
+}
+
+/** Bytes asked for per read. */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * Longest line kept while waiting for its end (characters). A documented line is at most 16 KiB of record
+ * plus its annotations; a longer one is no documented line and is skipped, which bounds memory.
+ */
+export const MAX_LINE_CHARS = 1 << 20;
+
+/**
+ * Reads `source` to its end and passes the rendered matching lines to `write`, each ending in `\n`. Errors of
+ * `write` (a closed pipe) end the run by propagating.
+ *
+ * @example
+ * ```ts
+ * const encoder = new TextEncoder();
+ * await filterStream(Deno.stdin, (text) => writeAll(encoder.encode(text)), {
+ *   filter: { uuids: ["0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f"] },
+ *   render: lineRenderer("json", false),
+ * });
+ * ```
+ */
+export async function filterStream(
+  source: ByteSource,
+  write: (text: string) => Promise<void>,
+  options: StdinFilterOptions,
+): Promise<StdinFilterResult> {
+  const { filter, render, tail } = options;
+  const needles = candidateNeedles(filter);
+  const kept = tail === undefined ? undefined : new LastLines(tail);
+  const result: StdinFilterResult = { shown: 0 };
+  let out: string[] = [];
+  const take = (line: string) => {
+    const { record } = parseRecord(line);
+    if (!record || !matchesRecord(filter, record)) return;
+    const rendered = render(line, record);
+    if (kept) kept.push(rendered);
+    else out.push(rendered);
+  };
+  const flush = async () => {
+    if (out.length === 0) return;
+    const text = out.join("\n") + "\n";
+    result.shown += out.length;
+    out = [];
+    await write(text);
+  };
+
+  const buffer = new Uint8Array(CHUNK_BYTES);
+  const decoder = new TextDecoder();
+  let rest = "";
+  let skipping = false; // inside an overlong line, until its end
+  for (;;) {
+    const count = await source.read(buffer);
+    if (count === null) break;
+    let text = rest + decoder.decode(buffer.subarray(0, count), { stream: true });
+    if (skipping) {
+      const newline = text.indexOf("\n");
+      text = newline < 0 ? "" : text.slice(newline + 1);
+      skipping = newline < 0;
+    }
+    const end = text.lastIndexOf("\n");
+    scanLines(text, end, needles, take);
+    rest = text.slice(end + 1);
+    if (rest.length > MAX_LINE_CHARS) {
+      rest = "";
+      skipping = true;
+    }
+    await flush();
+  }
+  rest += decoder.decode();
+  if (!skipping && rest.length > 0) scanLines(`${rest}\n`, rest.length, needles, take);
+  if (kept) out = kept.lines();
+  await flush();
+  return result;
+}
+
+/**
+ * Calls `take` with each line of `text[0..end)` (`end` is the index of its last `\n`) that holds one of
+ * `needles`, or with every line when there are none. `end` is -1 when there is no complete line.
+ */
+function scanLines(text: string, end: number, needles: string[] | undefined, take: (line: string) => void): void {
+  if (!needles) {
+    for (let start = 0; start < end;) {
+      const stop = text.indexOf("\n", start);
+      take(text.slice(start, stop));
+      start = stop + 1;
+    }
+    return;
+  }
+  // The next occurrence of each needle at or after `from`; found ones are reused until passed.
+  const hits = needles.map(() => -1);
+  for (let from = 0;;) {
+    let first = -1;
+    for (let i = 0; i < needles.length; i++) {
+      if (hits[i] < from && hits[i] !== Infinity) {
+        const at = text.indexOf(needles[i], from);
+        hits[i] = at < 0 || at > end ? Infinity : at;
+      }
+      if (hits[i] !== Infinity && (first < 0 || hits[i] < first)) first = hits[i];
+    }
+    if (first < 0) return;
+    const stop = text.indexOf("\n", first);
+    take(text.slice(text.lastIndexOf("\n", first) + 1, stop));
+    from = stop + 1;
+  }
+}
+
+/** The last N strings pushed, in order, in a ring. */
+class LastLines {
+  readonly #ring: string[] = [];
+  readonly #size: number;
+  #next = 0;
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  push(line: string): void {
+    if (this.#size === 0) return;
+    if (this.#ring.length < this.#size) this.#ring.push(line);
+    else this.#ring[this.#next] = line;
+    this.#next = (this.#next + 1) % this.#size;
+  }
+
+  lines(): string[] {
+    return this.#ring.length < this.#size
+      ? this.#ring
+      : [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)];
+  }
+}

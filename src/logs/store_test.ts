@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { SqliteState } from "../state/sqlite.ts";
+import { isRoot, skipUnless } from "../../tests/support/requirements.ts";
+import { BATCH_MS, type LogInput, type LogRow, LogStore } from "./store.ts";
+import type { TalosLevel } from "./record.ts";
+
+const T0 = Date.UTC(2026, 2, 2, 8, 0, 0);
+const LEVELS: TalosLevel[] = ["info", "warn", "error", "debug"];
+
+function openState(dir = join(Deno.makeTempDirSync(), "state")): SqliteState {
+  return SqliteState.open(dir, "create");
+}
+
+function line(uuid: string, seq: number, timeMs = T0 + seq * 1000, level: TalosLevel = LEVELS[seq % 4]): LogInput {
+  return { uuid, boot: "1772438400", seq, timeMs, level, line: `{"seq":${seq},"server_uuid":"${uuid}"}` };
+}
+
+const seqs = (rows: readonly LogRow[]) => rows.map((row) => row.seq);
+
+Deno.test("queries: machines, level and more severe, since, tail, after id", () => {
+  using state = openState();
+  const store = new LogStore(state.db);
+  for (let seq = 0; seq < 20; seq++) {
+    store.add(line("a", seq));
+    store.add(line("b", seq));
+  }
+  store.close();
+  assert.equal(store.counters.stored, 40);
+  assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [...Array(20).keys()]);
+  assert.equal(store.query({}).length, 40);
+  assert.equal(store.query({ uuids: [] }).length, 0);
+  assert.equal(store.query({ uuids: ["a", "b"] }).length, 40);
+  // warn means warn and error (seq % 4 = 1 or 2).
+  assert.deepEqual(seqs(store.query({ uuids: ["a"], level: "warn" })), [1, 2, 5, 6, 9, 10, 13, 14, 17, 18]);
+  assert.deepEqual(seqs(store.query({ uuids: ["a"], level: "error" })), [2, 6, 10, 14, 18]);
+  assert.equal(store.query({ uuids: ["a"], level: "debug" }).length, 20);
+  assert.deepEqual(seqs(store.query({ uuids: ["a"], sinceMs: T0 + 15_000 })), [15, 16, 17, 18, 19]);
+  assert.deepEqual(seqs(store.query({ uuids: ["b"], tail: 3 })), [17, 18, 19]);
+  assert.deepEqual(seqs(store.query({ uuids: ["b"], level: "error", tail: 2 })), [14, 18]);
+  assert.equal(store.query({ tail: 0 }).length, 0);
+  const last = store.query({ uuids: ["a"], tail: 5 });
+  const after = store.query({ uuids: ["a"], afterId: last[1].id });
+  assert.deepEqual(seqs(after), [17, 18, 19]);
+  const row = after[0];
+  assert.deepEqual({ ...row, id: 0 }, { ...line("a", 17), id: 0 });
+});
+
+Deno.test("retention keeps the newest lines per machine and drops old records by age", () => {
+  using state = openState();
+  let now = T0 + 100_000;
+  const store = new LogStore(state.db, { retainLines: 50, retainAgeMs: 60_000, now: () => now });
+  for (let seq = 0; seq < 5000; seq++) store.add(line("a", seq, now));
+  for (let seq = 0; seq < 30; seq++) store.add(line("b", seq, now - (30 - seq) * 3000));
+  store.flush();
+  assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [...Array(50).keys()].map((i) => 4950 + i));
+  assert.equal(store.query({ uuids: ["b"] }).length, 30);
+  // b's records are 90 to 3 s old: the ones older than 60 s go.
+  assert.equal(store.pruneByAge(), 10);
+  assert.deepEqual(seqs(store.query({ uuids: ["b"] })), [...Array(20).keys()].map((i) => 10 + i));
+  now += 3000;
+  assert.equal(store.pruneByAge(), 1);
+  assert.equal(store.counters.pruned, 4950 + 11);
+  // Counts stay right after an age prune: 60 more lines for b keep the newest 50.
+  for (let seq = 100; seq < 160; seq++) store.add(line("b", seq, now));
+  store.close();
+  assert.deepEqual(seqs(store.query({ uuids: ["b"] })), [...Array(50).keys()].map((i) => 110 + i));
+});
+
+Deno.test("retention counts what is already stored when serve starts again", () => {
+  const dir = join(Deno.makeTempDirSync(), "state");
+  {
+    using state = openState(dir);
+    const store = new LogStore(state.db, { retainLines: 10 });
+    for (let seq = 0; seq < 8; seq++) store.add(line("a", seq));
+    store.close();
+    assert.deepEqual(store.lastSeqs().map((row) => ({ ...row })), [{ uuid: "a", boot: "1772438400", maxSeq: 7 }]);
+  }
+  using state = openState(dir);
+  const store = new LogStore(state.db, { retainLines: 10 });
+  for (let seq = 8; seq < 12; seq++) store.add(line("a", seq));
+  store.close();
+  assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+});
+
+Deno.test("subscribers get matching lines as they are stored, within the batch time, no polling", async () => {
+  using state = openState();
+  const store = new LogStore(state.db);
+  const got: { rows: LogRow[]; at: number }[] = [];
+  const stop = store.subscribe(
+    { uuids: ["a"], level: "warn" },
+    (rows) => got.push({ rows: [...rows], at: performance.now() }),
+  );
+  const all: LogRow[] = [];
+  store.subscribe({}, (rows) => all.push(...rows));
+  const sent = performance.now();
+  for (let seq = 0; seq < 8; seq++) store.add(line(seq < 4 ? "a" : "b", seq));
+  await new Promise((resolve) => setTimeout(resolve, BATCH_MS + 30));
+  assert.equal(got.length, 1);
+  assert.deepEqual(seqs(got[0].rows), [1, 2]);
+  assert.ok(got[0].at - sent < 100, `${got[0].at - sent} ms`);
+  assert.ok(got[0].rows.every((row) => row.id > 0));
+  assert.equal(all.length, 8);
+  // Query, then subscribe in the same task: nothing missed, nothing twice.
+  const history = store.query({ uuids: ["a"] });
+  const followed: LogRow[] = [];
+  store.subscribe({ uuids: ["a"] }, (rows) => followed.push(...rows));
+  stop();
+  store.add(line("a", 9));
+  store.close();
+  assert.deepEqual(seqs([...history, ...followed]), [0, 1, 2, 3, 9]);
+  assert.equal(got.length, 1, "stopped subscriber got nothing more");
+});
+
+Deno.test("a failing database never throws into the receiver: lines are counted and still followed", () => {
+  using state = openState();
+  const store = new LogStore(state.db);
+  const followed: LogRow[] = [];
+  store.subscribe({}, (rows) => followed.push(...rows));
+  store.subscribe({}, () => {
+    throw new Error("a broken follower");
+  });
+  store.add(line("a", 1));
+  store.flush();
+  state.db.exec("DROP TABLE log_lines"); // every insert now fails
+  store.add(line("a", 2));
+  store.add(line("a", 3));
+  store.close();
+  assert.deepEqual(store.counters, { stored: 1, failed: 2, pruned: 0 });
+  assert.deepEqual(followed.map((row) => [row.seq, row.id > 0]), [[1, true], [2, false], [3, false]]);
+  assert.throws(() => store.query({}), /cannot read the log history/);
+});
+
+Deno.test({
+  name: "a full disk for real (a 1 MiB tmpfs): lines not stored are counted, storing resumes when space returns",
+  ignore: skipUnless("full disk store", [isRoot(), "root (mounting a tmpfs)"]),
+  fn: async () => {
+    const dir = Deno.makeTempDirSync();
+    const mount = async (...args: string[]) => {
+      const { success, stderr } = await new Deno.Command(args[0], { args: args.slice(1), stderr: "piped" }).output();
+      assert.ok(success, new TextDecoder().decode(stderr));
+    };
+    await mount("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir);
+    try {
+      Deno.writeFileSync(join(dir, "filler"), new Uint8Array(400 * 1024));
+      using state = openState(join(dir, "state"));
+      const store = new LogStore(state.db, { retainLines: 100_000 });
+      const big = "x".repeat(2000);
+      for (let seq = 0; seq < 2000; seq++) store.add({ ...line("a", seq), line: big });
+      store.flush();
+      assert.ok(store.counters.failed > 0, JSON.stringify(store.counters));
+      assert.equal(store.counters.stored + store.counters.failed, 2000);
+      // Space comes back: storing resumes.
+      Deno.removeSync(join(dir, "filler"));
+      store.add(line("a", 5000));
+      store.close();
+      assert.deepEqual(seqs(store.query({ afterId: 0 })).at(-1), 5000);
+      assert.equal(store.counters.stored + store.counters.failed, 2001);
+    } finally {
+      await mount("umount", dir);
+    }
+  },
+});
