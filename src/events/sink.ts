@@ -17,7 +17,7 @@
  */
 
 import { status } from "@grpc/grpc-js";
-import type { IdentifyByAddress, MachineIdentity } from "../machines/identity.ts";
+import type { IdentifyByAddress } from "../machines/identity.ts";
 import { logger } from "../log.ts";
 import {
   decodeEventRequest,
@@ -29,7 +29,7 @@ import {
 } from "./decode.ts";
 import { eventLine, formatNode } from "./line.ts";
 import { applyConditions, canonicalAddress, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
-import type { EventStore, MachineEventStatus, StatusChange, StoredEvent } from "./store.ts";
+import type { EventStore, MachineEventStatus, StatusChange } from "./store.ts";
 
 /** The sender of a call: inside the tunnel, the machine's SideroLink address. */
 export interface Peer {
@@ -113,52 +113,46 @@ export class EventSink {
     const time = this.#now();
     const type = payloadType(typeUrl);
     let event: TalosEvent | undefined;
-    let handlingError: string | undefined;
-    if (type === undefined) {
-      log.info("event {id} from {node} has a type the sink does not know: {typeUrl}", { id, node, typeUrl });
-    } else {
+    let decodeError: string | undefined;
+    if (type !== undefined) {
       try {
         event = decodePayload(type, envelope.value);
       } catch (error) {
-        handlingError = (error as Error).message;
-        log.error("event {id} from {node}: {error}", { id, node, error: handlingError });
+        decodeError = (error as Error).message;
       }
     }
-    const line = eventLine({ time, node, id, typeUrl, identity, event, handlingError });
+    const lineOf = (handlingError?: string) => eventLine({ time, node, id, typeUrl, identity, event, handlingError });
+    let handlingError = decodeError;
+    let line = lineOf(handlingError);
+    let fresh: boolean;
     if (!identity) {
-      if (this.#seenFromUnknown(`${address} ${id}`)) return;
-      log.warn("event {id} from {node}, which is no known machine", { id, node });
-      this.#options.write(line);
+      fresh = !this.#seenFromUnknown(`${address} ${id}`);
+    } else {
+      try {
+        fresh = this.#options.store.record(
+          identity.serverUuid,
+          { id, receivedAt: time, typeUrl, line },
+          event && ((current) => statusChange(event, current, address, this.#excluded, time)),
+        );
+      } catch (error) {
+        // Acknowledged all the same: a resend would most likely fail the same way, and Talos resends forever.
+        const storeError = `cannot store event: ${(error as Error).message}`;
+        handlingError = decodeError === undefined ? storeError : `${decodeError}; ${storeError}`;
+        line = lineOf(handlingError);
+        fresh = true;
+      }
+    }
+    // Diagnostics only for the first delivery: Talos replays up to 990 events whenever it reconnects.
+    if (!fresh) {
+      log.debug("event {id} from {node} was already handled", { id, node });
       return;
     }
-    if (this.#store(identity, { id, receivedAt: time, typeUrl, line }, event, address, node)) {
-      this.#options.write(line);
+    if (!identity) log.warn("event {id} from {node}, which is no known machine", { id, node });
+    if (type === undefined) {
+      log.info("event {id} from {node} has a type the sink does not know: {typeUrl}", { id, node, typeUrl });
     }
-  }
-
-  /** Records the event; false for an id already recorded. A store failure is printed as an `error` line instead. */
-  #store(
-    identity: MachineIdentity,
-    stored: StoredEvent,
-    event: TalosEvent | undefined,
-    address: string,
-    node: string,
-  ): boolean {
-    try {
-      const recorded = this.#options.store.record(
-        identity.serverUuid,
-        stored,
-        event && ((current) => statusChange(event, current, address, this.#excluded, stored.receivedAt)),
-      );
-      if (!recorded) log.debug("event {id} from {node} was already handled", { id: stored.id, node });
-      return recorded;
-    } catch (error) {
-      const reason = `cannot store event: ${(error as Error).message}`;
-      log.error("event {id} from {node}: {reason}", { id: stored.id, node, reason });
-      const { id, typeUrl, receivedAt: time } = stored;
-      this.#options.write(eventLine({ time, node, id, typeUrl, identity, event, handlingError: reason }));
-      return false;
-    }
+    if (handlingError !== undefined) log.error("event {id} from {node}: {handlingError}", { id, node, handlingError });
+    this.#options.write(line);
   }
 
   /** Whether an unknown source already sent this id; remembers it otherwise, forgetting the oldest beyond the cap. */

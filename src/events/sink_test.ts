@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import { typeUrlOf } from "./decode.ts";
 import { eventProtos } from "./protos.ts";
 import { EventSink, type Peer } from "./sink.ts";
@@ -175,4 +176,38 @@ Deno.test("a store failure is acknowledged and printed with level error; a faili
     },
   });
   assert.deepEqual(sink.publish(bytes, peer), { code: 0 });
+});
+
+Deno.test("diagnostics name unknown types, unknown sources, failures and refusals, once per event", () => {
+  const records: { level: string; message: string }[] = [];
+  configureSync({
+    reset: true,
+    sinks: { memory: (record: LogRecord) => records.push({ level: record.level, message: record.message.join("") }) },
+    loggers: [
+      { category: ["siderolink", "events"], lowestLevel: "info", sinks: ["memory"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: [] },
+    ],
+  });
+  try {
+    using h = harness();
+    const future = encodeRequest("d6h0r3ug10l1s9ao0fd7", "type.googleapis.com/machine.FutureEvent", new Uint8Array());
+    const broken = encodeRequest("d6h0r3ug10l1s9ao0fd8", typeUrlOf("PhaseEvent"), new Uint8Array([0x0a, 3]));
+    for (let i = 0; i < 2; i++) {
+      h.sink.publish(future, peer);
+      h.sink.publish(broken, peer);
+      h.sink.publish(future, { address: "10.0.0.9", port: 4411 });
+    }
+    h.sink.publish(new Uint8Array([0xff]), peer);
+    assert.deepEqual(records.map(({ level, message }) => `${level} ${message}`), [
+      `info event d6h0r3ug10l1s9ao0fd7 from ${node} has a type the sink does not know: ` +
+      `type.googleapis.com/machine.FutureEvent`,
+      `error event d6h0r3ug10l1s9ao0fd8 from ${node}: machine.PhaseEvent payload cannot be decoded: index out of range: 2 + 3 > 2`,
+      `warning event d6h0r3ug10l1s9ao0fd7 from 10.0.0.9:4411, which is no known machine`,
+      `info event d6h0r3ug10l1s9ao0fd7 from 10.0.0.9:4411 has a type the sink does not know: ` +
+      `type.googleapis.com/machine.FutureEvent`,
+      `warning refused event from ${node}: event request cannot be decoded: index out of range: 1 + 1 > 1`,
+    ]);
+  } finally {
+    resetSync();
+  }
 });
