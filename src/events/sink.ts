@@ -19,6 +19,7 @@
 import { status } from "@grpc/grpc-js";
 import type { IdentifyByAddress } from "../machines/identity.ts";
 import { logger } from "../log.ts";
+import { canonicalAddress } from "../logs/source_address.ts";
 import {
   decodeEventRequest,
   decodePayload,
@@ -28,7 +29,7 @@ import {
   type TalosEvent,
 } from "./decode.ts";
 import { eventLine, formatNode } from "./line.ts";
-import { applyConditions, canonicalAddress, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
+import { applyConditions, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
 import type { EventStore, MachineEventStatus, StatusChange } from "./store.ts";
 
 /** The sender of a call: inside the tunnel, the machine's SideroLink address. */
@@ -88,7 +89,7 @@ export class EventSink {
 
   /** Handles one encoded `events.EventRequest` from `peer`; never throws. */
   publish(request: Uint8Array, peer: Peer): PublishResult {
-    const address = canonicalAddress(peer.address);
+    const address = canonicalAddress(peer.address) ?? peer.address;
     const node = formatNode(address, peer.port);
     let envelope: EventEnvelope;
     try {

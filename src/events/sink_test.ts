@@ -148,7 +148,7 @@ Deno.test("a source that is no known machine: acknowledged, printed once as unkn
   assert.deepEqual(h.sink.publish(bytes, stranger), { code: 0 });
   assert.equal(h.lines.length, 1);
   const line = JSON.parse(h.lines[0]);
-  assert.equal(line.node, "10.0.0.9:4411");
+  assert.equal(line.node, "[::ffff:10.0.0.9]:4411");
   assert.equal(line.unknown_source, true);
   assert.equal(line.server_uuid, undefined);
   assert.deepEqual(h.store.status(MACHINE.uuid), { conditions: [] });
@@ -202,8 +202,8 @@ Deno.test("diagnostics name unknown types, unknown sources, failures and refusal
       `info event d6h0r3ug10l1s9ao0fd7 from ${node} has a type the sink does not know: ` +
       `type.googleapis.com/machine.FutureEvent`,
       `error event d6h0r3ug10l1s9ao0fd8 from ${node}: machine.PhaseEvent payload cannot be decoded: index out of range: 2 + 3 > 2`,
-      `warning event d6h0r3ug10l1s9ao0fd7 from 10.0.0.9:4411, which is no known machine`,
-      `info event d6h0r3ug10l1s9ao0fd7 from 10.0.0.9:4411 has a type the sink does not know: ` +
+      `warning event d6h0r3ug10l1s9ao0fd7 from [::ffff:10.0.0.9]:4411, which is no known machine`,
+      `info event d6h0r3ug10l1s9ao0fd7 from [::ffff:10.0.0.9]:4411 has a type the sink does not know: ` +
       `type.googleapis.com/machine.FutureEvent`,
       `warning refused event from ${node}: event request cannot be decoded: index out of range: 1 + 1 > 1`,
     ]);

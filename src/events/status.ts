@@ -7,7 +7,7 @@
 
 import { BlockList, isIP } from "node:net";
 import { UsageError } from "../errors.ts";
-import { formatIPv6, parseIPv6 } from "../ipv6.ts";
+import { canonicalAddress } from "../logs/source_address.ts";
 import type { TalosEvent } from "./decode.ts";
 
 /** The conditions events drive, in the order they are kept. */
@@ -125,7 +125,7 @@ export class ExcludedNetworks {
     this.cidrs = [...cidrs];
   }
 
-  /** Whether `address` (bare IP text) lies in one of the networks. */
+  /** Whether `address` (bare IP text; IPv4-mapped IPv6 counts as IPv4) lies in one of the networks. */
   contains(address: string): boolean {
     const family = isIP(address);
     return family !== 0 && this.blocks.check(address, family === 4 ? "ipv4" : "ipv6");
@@ -145,18 +145,6 @@ export function filterAddresses(
   const own = canonicalAddress(ownAddress);
   return addresses.filter((entry) => {
     const address = canonicalAddress(entry.split("/")[0]);
-    return address !== own && !excluded.contains(address);
+    return address === undefined || (address !== own && !excluded.contains(address));
   });
-}
-
-/**
- * Canonical text of an IP address: RFC 5952 for IPv6 (zone removed), plain IPv4 for IPv4 and IPv4-mapped IPv6
- * (`::ffff:10.0.0.1`, as dual-stack sockets report IPv4 peers); other text is returned unchanged.
- */
-export function canonicalAddress(text: string): string {
-  const bare = text.replace(/%.*$/, "");
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  if (mapped && isIP(mapped[1]) === 4) return mapped[1];
-  const bytes = parseIPv6(bare);
-  return bytes ? formatIPv6(bytes) : bare;
 }
