@@ -77,5 +77,11 @@ function serializer(type: protobuf.Type): (value: object) => Buffer {
 }
 
 function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
-  return (bytes) => type.toObject(type.decode(bytes), MESSAGE_OBJECT_OPTIONS);
+  // A plain Uint8Array view: protobufjs checks lengths against the end of the message only for those, and
+  // with a Buffer would read a truncated string as if it were complete.
+  return (bytes) =>
+    type.toObject(
+      type.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+      MESSAGE_OBJECT_OPTIONS,
+    );
 }

@@ -1,0 +1,64 @@
+/**
+ * A Provision service with a trivial handler, for the GOAWAY regression tests (`tests/grpc_goaway_test.ts`),
+ * which run it in a child process under glibc's malloc checks so that a use-after-free in `node:http2` shows as
+ * a crash. Each reply names the caller as the server saw it: `server_address` = the peer's address,
+ * `grpc_peer_addr_port` = `[address]:port`, `server_endpoint` = the request's UUID; the UUID `slow` is
+ * answered after 500 ms. SIGTERM shuts the server down gracefully (2 s grace) and exits 0.
+ *
+ * Usage: `deno run -A tests/support/grpc_test_server.ts [--unfiltered] [HOST]`; prints `{"port":N}` on stdout
+ * once it listens on HOST (default 127.0.0.1) at a free port. `--unfiltered` serves through grpc-js's own
+ * listener, without the GOAWAY filter: the way to show the runtime defect the filter exists for.
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { formatHostPort, type GrpcService, peerOf, startGrpcServer } from "../../src/grpc/server.ts";
+import { loadService } from "../../src/grpc/service.ts";
+
+/** Where the Provision service is defined. */
+export const PROVISION_PROTO = new URL("../../src/proto/provision.proto", import.meta.url);
+
+const provision: GrpcService = {
+  definition: loadService(PROVISION_PROTO, "sidero.link.ProvisionService"),
+  implementation: {
+    Provision: (call: grpc.ServerUnaryCall<{ node_uuid: string }, object>, callback: grpc.sendUnaryData<object>) => {
+      const peer = peerOf(call);
+      const reply = () =>
+        callback(null, {
+          server_endpoint: [call.request.node_uuid],
+          server_address: peer.address,
+          grpc_peer_addr_port: formatHostPort(peer.address, peer.port),
+        });
+      if (call.request.node_uuid === "slow") setTimeout(reply, 500);
+      else reply();
+    },
+  },
+};
+
+async function listenUnfiltered(host: string): Promise<number> {
+  const server = new grpc.Server();
+  server.addService(provision.definition, provision.implementation);
+  return await new Promise((resolve, reject) =>
+    server.bindAsync(
+      formatHostPort(host, 0),
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => error ? reject(error) : resolve(port),
+    )
+  );
+}
+
+if (import.meta.main) {
+  const unfiltered = Deno.args.includes("--unfiltered");
+  const host = Deno.args.find((arg) => !arg.startsWith("--")) ?? "127.0.0.1";
+  if (unfiltered) {
+    console.log(JSON.stringify({ port: await listenUnfiltered(host) }));
+  } else {
+    const server = await startGrpcServer({ host, port: 0, services: [provision], shutdownGraceMs: 2_000 });
+    Deno.addSignalListener("SIGTERM", async () => {
+      await server.shutdown();
+      Deno.exit(0);
+    });
+    console.log(JSON.stringify({ port: server.port }));
+  }
+}
