@@ -131,6 +131,7 @@ export class LogReceiver implements AsyncDisposable {
    */
   static async listen(options: LogReceiverOptions): Promise<LogReceiver> {
     const deadline = Date.now() + (options.bindRetryMs ?? BIND_RETRY_MS);
+    let waiting = false;
     for (;;) {
       try {
         const listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
@@ -140,6 +141,13 @@ export class LogReceiver implements AsyncDisposable {
           throw new Error(
             `cannot listen for kernel logs on [${options.hostname}]:${options.port}: ${(error as Error).message}`,
           );
+        }
+        if (!waiting) {
+          waiting = true;
+          log.info("waiting for [{hostname}]:{port} to become available", {
+            hostname: options.hostname,
+            port: options.port,
+          });
         }
         await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_STEP_MS));
       }
