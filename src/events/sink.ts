@@ -30,7 +30,7 @@ import {
 } from "./decode.ts";
 import { eventLine, formatNode } from "./line.ts";
 import { applyConditions, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
-import type { EventStore, MachineEventStatus, StatusChange } from "./store.ts";
+import type { EventStore, StatusUpdate } from "./store.ts";
 
 /** The sender of a call: inside the tunnel, the machine's SideroLink address. */
 export interface Peer {
@@ -133,7 +133,7 @@ export class EventSink {
         fresh = this.#options.store.record(
           identity.serverUuid,
           { id, receivedAt: time, typeUrl, line },
-          event && ((current) => statusChange(event, current, address, this.#excluded, time)),
+          event && statusUpdate(event, address, this.#excluded, time),
         );
       } catch (error) {
         // Acknowledged all the same: a resend would most likely fail the same way, and Talos resends forever.
@@ -165,22 +165,24 @@ export class EventSink {
   }
 }
 
-/** The status fields an event changes, given the stored status. */
-function statusChange(
+/** How an event changes the machine's status, or `undefined` when it does not (so the store skips reading it). */
+function statusUpdate(
   event: TalosEvent,
-  current: MachineEventStatus,
   ownAddress: string,
   excluded: ExcludedNetworks,
   time: Date,
-): StatusChange | undefined {
+): StatusUpdate | undefined {
   switch (event.kind) {
-    case "AddressEvent":
-      return { hostname: event.hostname, addresses: filterAddresses(event.addresses, ownAddress, excluded) };
+    case "AddressEvent": {
+      const change = { hostname: event.hostname, addresses: filterAddresses(event.addresses, ownAddress, excluded) };
+      return () => change;
+    }
     case "MachineStatusEvent":
-      return { stage: event.stage, ready: event.ready };
+      return () => ({ stage: event.stage, ready: event.ready });
     default: {
       const updates = conditionUpdates(event);
-      return updates.length === 0 ? undefined : { conditions: applyConditions(current.conditions, updates, time) };
+      if (updates.length === 0) return undefined;
+      return (current) => ({ conditions: applyConditions(current.conditions, updates, time) });
     }
   }
 }

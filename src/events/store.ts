@@ -29,6 +29,9 @@ export interface MachineEventStatus {
 /** The status fields one event changes. */
 export type StatusChange = Partial<Omit<MachineEventStatus, "updatedAt">>;
 
+/** Computes an event's status change from the stored status. */
+export type StatusUpdate = (current: MachineEventStatus) => StatusChange;
+
 /** One event as the history keeps it. */
 export interface StoredEvent {
   id: string;
@@ -55,51 +58,53 @@ const log = logger(["events"]);
  * @example
  * ```ts
  * const store = new EventStore(state);
- * store.record(uuid, { id, receivedAt, typeUrl, line }, (status) => ({ stage: "RUNNING" }));
+ * store.record(uuid, { id, receivedAt, typeUrl, line }, () => ({ stage: "RUNNING" }));
  * ```
  */
 export class EventStore {
   readonly #state: SqliteState;
   readonly #eventsPerMachine: number;
+  readonly #statements: ReturnType<typeof prepare>;
+  /** Events recorded per machine since its history was last pruned. */
+  readonly #sincePrune = new Map<string, number>();
 
   constructor(state: SqliteState, options: { eventsPerMachine?: number } = {}) {
     this.#state = state;
     this.#eventsPerMachine = options.eventsPerMachine ?? DEFAULT_EVENTS_PER_MACHINE;
+    this.#statements = state.query(() => prepare(state.db));
   }
 
   /**
-   * Stores an event and applies its status change, in one transaction, unless the machine already has an event
-   * with this id. `change` sees the status as stored; `undefined` or an empty change leaves the status alone.
+   * Stores an event and applies its status update, in one transaction, unless the machine already has an event
+   * with this id. `update` sees the status as stored.
    *
    * @returns false when the id was already recorded (nothing changed).
    */
-  record(
-    uuid: string,
-    event: StoredEvent,
-    change?: (current: MachineEventStatus) => StatusChange | undefined,
-  ): boolean {
-    const db = this.#state.db;
-    return this.#state.query(() =>
-      this.#state.inTransaction(() => {
-        const inserted = db.prepare(
-          "INSERT OR IGNORE INTO events (uuid, id, received_at, type, line) VALUES (?, ?, ?, ?, ?)",
-        ).run(uuid, event.id, event.receivedAt.toISOString(), event.typeUrl, event.line);
+  record(uuid: string, event: StoredEvent, update?: StatusUpdate): boolean {
+    const statements = this.#statements;
+    return this.#state.query(() => {
+      // A replay (up to 990 events from every machine after a restart) is answered without taking the write lock.
+      if (statements.exists.get(uuid, event.id)) return false;
+      return this.#state.inTransaction(() => {
+        const inserted = statements.insert.run(
+          uuid,
+          event.id,
+          event.receivedAt.toISOString(),
+          event.typeUrl,
+          event.line,
+        );
         if (inserted.changes === 0) return false;
         this.#prune(uuid);
-        const update = change?.(this.status(uuid) ?? { conditions: [] });
-        if (update && Object.keys(update).length > 0) this.#update(uuid, update, event.receivedAt);
+        const change = update?.(this.status(uuid) ?? { conditions: [] });
+        if (change && Object.keys(change).length > 0) this.#update(uuid, change, event.receivedAt);
         return true;
-      })
-    );
+      });
+    });
   }
 
   /** A machine's stored status, or `undefined` when there is no machine with this UUID. */
   status(uuid: string): MachineEventStatus | undefined {
-    const row = this.#state.query(() =>
-      this.#state.db.prepare(
-        "SELECT hostname, addresses, stage, ready, conditions, status_updated_at FROM machines WHERE uuid = ?",
-      ).get(uuid) as StatusRow | undefined
-    );
+    const row = this.#state.query(() => this.#statements.status.get(uuid) as StatusRow | undefined);
     if (!row) return undefined;
     const status: MachineEventStatus = { conditions: parseJson(uuid, "conditions", row.conditions) ?? [] };
     if (row.hostname !== null) status.hostname = row.hostname;
@@ -113,9 +118,12 @@ export class EventStore {
 
   /** A machine's stored events, oldest id first. */
   events(uuid: string): StoredEvent[] {
-    const rows = this.#state.query(() =>
-      this.#state.db.prepare("SELECT id, received_at, type, line FROM events WHERE uuid = ? ORDER BY id").all(uuid)
-    ) as { id: string; received_at: string; type: string; line: string }[];
+    const rows = this.#state.query(() => this.#statements.events.all(uuid)) as {
+      id: string;
+      received_at: string;
+      type: string;
+      line: string;
+    }[];
     return rows.map((row) => ({
       id: row.id,
       receivedAt: new Date(row.received_at),
@@ -137,12 +145,36 @@ export class EventStore {
       .run(...columns.map(([, value]) => value), uuid);
   }
 
-  /** Keeps the newest events of a machine. xids sort by time, so the highest ids are the newest. */
+  /**
+   * Keeps the newest events of a machine (xids sort by time, so the highest ids are the newest). It runs every
+   * {@link PRUNE_EVERY} events of a machine, as finding the cut-off walks the whole retained history.
+   */
   #prune(uuid: string): void {
-    this.#state.db.prepare(
-      "DELETE FROM events WHERE uuid = ? AND id < (SELECT id FROM events WHERE uuid = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-    ).run(uuid, uuid, this.#eventsPerMachine - 1);
+    const count = (this.#sincePrune.get(uuid) ?? 0) + 1;
+    if (count < PRUNE_EVERY) {
+      this.#sincePrune.set(uuid, count);
+      return;
+    }
+    this.#sincePrune.delete(uuid);
+    this.#statements.prune.run(uuid, uuid, this.#eventsPerMachine - 1);
   }
+}
+
+/** How many events a machine records between two prunings of its history (which may exceed the limit by this). */
+export const PRUNE_EVERY = 64;
+
+function prepare(db: SqliteState["db"]) {
+  return {
+    exists: db.prepare("SELECT 1 FROM events WHERE uuid = ? AND id = ?"),
+    insert: db.prepare("INSERT OR IGNORE INTO events (uuid, id, received_at, type, line) VALUES (?, ?, ?, ?, ?)"),
+    status: db.prepare(
+      "SELECT hostname, addresses, stage, ready, conditions, status_updated_at FROM machines WHERE uuid = ?",
+    ),
+    events: db.prepare("SELECT id, received_at, type, line FROM events WHERE uuid = ? ORDER BY id"),
+    prune: db.prepare(
+      "DELETE FROM events WHERE uuid = ? AND id < (SELECT id FROM events WHERE uuid = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+    ),
+  };
 }
 
 /** Parses a JSON column; a damaged value is reported and treated as absent rather than failing every event. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { EventStore } from "./store.ts";
+import { EventStore, PRUNE_EVERY } from "./store.ts";
 import { MACHINE, temporaryState } from "./testdata.ts";
 
 const at = new Date("2026-03-02T08:15:44.103Z");
@@ -43,7 +43,7 @@ Deno.test("status round trip: every column, and no change leaves the status unto
     return { hostname: "prod-cp-1", addresses: ["10.5.0.2"], conditions: [...conditions] };
   });
   store.record(MACHINE.uuid, stored("a2"), () => ({ stage: "BOOTING", ready: false }));
-  store.record(MACHINE.uuid, { ...stored("a3"), receivedAt: new Date("2030-01-01T00:00:00Z") }, () => undefined);
+  store.record(MACHINE.uuid, { ...stored("a3"), receivedAt: new Date("2030-01-01T00:00:00Z") });
   store.record(MACHINE.uuid, { ...stored("a4"), receivedAt: new Date("2030-01-01T00:00:00Z") }, () => ({}));
   assert.deepEqual(store.status(MACHINE.uuid), {
     hostname: "prod-cp-1",
@@ -55,11 +55,17 @@ Deno.test("status round trip: every column, and no change leaves the status unto
   });
 });
 
-Deno.test("history keeps the newest events per machine", () => {
+Deno.test("history keeps the newest events per machine, pruned every PRUNE_EVERY events", () => {
   using temp = temporaryState();
   const store = new EventStore(temp.state, { eventsPerMachine: 3 });
-  for (const id of ["c05", "c01", "c04", "c02", "c03"]) store.record(MACHINE.uuid, stored(id));
-  assert.deepEqual(store.events(MACHINE.uuid).map((event) => event.id), ["c03", "c04", "c05"]);
+  const id = (n: number) => `c${String(n).padStart(3, "0")}`;
+  for (let n = 0; n < 3 * PRUNE_EVERY + 8; n++) store.record(MACHINE.uuid, stored(id(n)));
+  // Pruned last after event 3 * PRUNE_EVERY: its newest 3, then the 8 recorded since.
+  const expected = Array.from({ length: 11 }, (_, i) => id(3 * PRUNE_EVERY - 3 + i));
+  assert.deepEqual(store.events(MACHINE.uuid).map((event) => event.id), expected);
+  // Another machine's history is untouched by this one's pruning.
+  store.record("11111111-2222-3333-4444-555555555555", stored("c000"));
+  assert.equal(store.events("11111111-2222-3333-4444-555555555555").length, 1);
 });
 
 Deno.test("a damaged JSON column reads as absent instead of failing", () => {
