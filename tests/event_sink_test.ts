@@ -1,7 +1,7 @@
 /**
  * The event sink against independent implementations: protoc's Python classes (Debian `python3-grpc-tools`)
  * compiled from our `.proto` files check the field numbers and types both ways, and a Python grpcio client and a
- * grpc-js client publish over loopback to a real grpc-js server running the sink.
+ * grpc-js client publish over loopback to the gRPC layer's server (grpc-js behind the GOAWAY filter) running the sink.
  *
  * @module
  */
@@ -13,6 +13,7 @@ import { eventSinkHandlers, eventSinkServiceDefinition } from "../src/events/ser
 import { EventSink } from "../src/events/sink.ts";
 import { ExcludedNetworks } from "../src/events/status.ts";
 import { EventStore } from "../src/events/store.ts";
+import { peerOf, startGrpcServer } from "../src/grpc/server.ts";
 import { encodePayload, encodeRequest, MACHINE, SAMPLES, temporaryState } from "../src/events/testdata.ts";
 import { skipUnless } from "./support/requirements.ts";
 
@@ -168,10 +169,11 @@ steps = [
 results = [call(stub.Publish, request) for request in steps]
 results.append(call(raw, event("d6h0r3ug10l1s9ao0f09", BOOT).SerializeToString()[:-3]))
 print(json.dumps(results), flush=True)
-sys.stdin.read()  # the test stops the server first, so that this client's GOAWAY on exit meets a closed socket
+sys.stdin.read()
+channel.close()
 `;
 
-/** A grpc-js server on `[::1]` running the sink; the machine is whoever connects from `::1`. */
+/** The gRPC layer's server (GOAWAY filter included) on `[::1]` running the sink; the machine connects from `::1`. */
 async function loopbackSink() {
   const temp = temporaryState();
   const lines: string[] = [];
@@ -183,27 +185,18 @@ async function loopbackSink() {
     write: (line) => lines.push(line),
     now: () => new Date("2026-03-02T08:15:44.103Z"),
   });
-  const server = new grpc.Server();
-  // The test's own reading of grpc-js's peer text (`::1:50412`); serve uses the gRPC layer's.
-  const peerOf = (call: { getPeer(): string }) => {
-    const [, address, port] = /^\[?(.+?)\]?:(\d+)$/.exec(call.getPeer())!;
-    return { address, port: Number(port) };
-  };
-  server.addService(eventSinkServiceDefinition(), eventSinkHandlers(sink, peerOf));
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "[::1]:0",
-      grpc.ServerCredentials.createInsecure(),
-      (error, port) => error ? reject(error) : resolve(port),
-    )
-  );
+  const server = await startGrpcServer({
+    host: "::1",
+    port: 0,
+    services: [{ definition: eventSinkServiceDefinition(), implementation: eventSinkHandlers(sink, peerOf) }],
+    shutdownGraceMs: 1000,
+  });
   return {
-    port,
+    port: server.port,
     lines,
     store,
-    server,
-    [Symbol.dispose]() {
-      server.forceShutdown();
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
       temp[Symbol.dispose]();
     },
   };
@@ -216,7 +209,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const dir = Deno.makeTempDirSync({ prefix: "siderolink-protoc-" });
-    using sink = await loopbackSink();
+    await using sink = await loopbackSink();
     try {
       compileProtos(dir);
       const child = new Deno.Command(PYTHON, {
@@ -224,8 +217,7 @@ Deno.test({
         stdin: "piped",
         stdout: "piped",
       }).spawn();
-      const first = await new Response(child.stdout).body!.pipeThrough(new TextDecoderStream()).getReader().read();
-      sink.server.forceShutdown();
+      const first = await child.stdout.pipeThrough(new TextDecoderStream()).getReader().read();
       await child.stdin.close();
       assert.equal((await child.status).code, 0);
       const replies = JSON.parse(first.value!);
@@ -278,7 +270,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    using sink = await loopbackSink();
+    await using sink = await loopbackSink();
     const Client = grpc.makeGenericClientConstructor(eventSinkServiceDefinition(), "EventSinkService");
     const client = new Client(`[::1]:${sink.port}`, grpc.credentials.createInsecure());
     type Publish = (request: Uint8Array, callback: (error: grpc.ServiceError | null) => void) => void;
@@ -297,8 +289,7 @@ Deno.test({
       assert.equal(sink.lines.length, 1);
       assert.match(sink.lines[0], /"node":"\[::1\]:\d+".*"task":"t","action":"START"\}$/);
     } finally {
-      // Server first: a grpc-js client's GOAWAY on close() is what crashes Deno's node:http2 (PROTOCOL/issue 4).
-      sink.server.forceShutdown();
+      // Its GOAWAY (last-stream-id 0) is what the gRPC layer's filter keeps away from node:http2 (issue 4).
       client.close();
     }
   },

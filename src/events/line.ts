@@ -82,8 +82,3 @@ function payloadFields(event: TalosEvent): Record<string, unknown> {
       return {};
   }
 }
-
-/** A peer as the line's `node` shows it: `[ip]:port` for IPv6, `ip:port` for IPv4. */
-export function formatNode(address: string, port: number): string {
-  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
-}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PAYLOAD_TYPES, typeUrlOf } from "./decode.ts";
-import { eventLine, formatNode } from "./line.ts";
+import { eventLine } from "./line.ts";
 import { SAMPLES } from "./testdata.ts";
 
 const time = new Date("2026-03-02T08:15:44.103Z");
@@ -100,9 +100,4 @@ Deno.test("unknown type, unknown source, and a handling failure", () => {
     head("AddressEvent").replace(`"level":"info"`, `"level":"error"`) +
       `,"handling_error":"machine.AddressEvent payload cannot be decoded: index out of range"}`,
   );
-});
-
-Deno.test("node text: brackets for IPv6 only", () => {
-  assert.equal(formatNode("fdae:41e4:649b:9303::2", 50412), "[fdae:41e4:649b:9303::2]:50412");
-  assert.equal(formatNode("10.0.0.9", 4411), "10.0.0.9:4411");
 });

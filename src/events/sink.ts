@@ -18,6 +18,7 @@
 
 import { status } from "@grpc/grpc-js";
 import type { IdentifyByAddress } from "../machines/identity.ts";
+import { formatHostPort } from "../grpc/server.ts";
 import { logger } from "../log.ts";
 import { canonicalAddress } from "../logs/source_address.ts";
 import {
@@ -28,7 +29,7 @@ import {
   payloadType,
   type TalosEvent,
 } from "./decode.ts";
-import { eventLine, formatNode } from "./line.ts";
+import { eventLine } from "./line.ts";
 import { applyConditions, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
 import type { EventStore, StatusUpdate } from "./store.ts";
 
@@ -90,7 +91,7 @@ export class EventSink {
   /** Handles one encoded `events.EventRequest` from `peer`; never throws. */
   publish(request: Uint8Array, peer: Peer): PublishResult {
     const address = canonicalAddress(peer.address) ?? peer.address;
-    const node = formatNode(address, peer.port);
+    const node = formatHostPort(address, peer.port);
     let envelope: EventEnvelope;
     try {
       envelope = decodeEventRequest(request);
