@@ -15,8 +15,9 @@ import { NetlinkSocket } from "./socket.ts";
 const DUMP_ATTEMPTS = 3;
 
 /**
- * Collects the replies to one request from successive datagrams. Messages with another sequence number are
- * late replies to an earlier request (one that timed out) and are skipped.
+ * Collects the replies to one request from successive datagrams. Only messages addressed to this socket's port id
+ * with the request's sequence number count; others are late replies to an earlier request (one that timed out)
+ * and are skipped.
  */
 export class ReplyCollector {
   /** The reply messages so far, without the final ack or done. */
@@ -24,17 +25,21 @@ export class ReplyCollector {
   /** Whether the kernel marked a dump message NLM_F_DUMP_INTR. */
   interrupted = false;
   readonly #sequence: number;
+  readonly #portId: number;
   readonly #operation: string;
 
-  constructor(sequence: number, operation: string) {
+  constructor(sequence: number, portId: number, operation: string) {
     this.#sequence = sequence;
+    this.#portId = portId;
     this.#operation = operation;
   }
 
   /** Takes one datagram; returns true once the reply is complete, throws on a kernel error. */
   add(datagram: Uint8Array): boolean {
     for (const message of parseMessages(datagram)) {
-      if (message.sequence !== this.#sequence || message.type === NLMSG_NOOP) continue;
+      if (message.sequence !== this.#sequence || message.portId !== this.#portId || message.type === NLMSG_NOOP) {
+        continue;
+      }
       if (message.type === NLMSG_ERROR || message.type === NLMSG_DONE) {
         const status = message.type === NLMSG_ERROR ? parseError(message) : parseDone(message);
         if (status.errno !== 0) throw new NetlinkError(this.#operation, status.errno, status.extAck);
@@ -71,7 +76,7 @@ export class NetlinkConnection implements Disposable {
     const dump = (new DataView(message.buffer, message.byteOffset).getUint16(6, true) & NLM_F_DUMP) === NLM_F_DUMP;
     for (let attempt = 1;; attempt++) {
       this.#sequence = (this.#sequence + 1) >>> 0;
-      const collector = new ReplyCollector(this.#sequence, operation);
+      const collector = new ReplyCollector(this.#sequence, this.#socket.portId, operation);
       this.#socket.send(setSequence(message, this.#sequence));
       while (!collector.add(this.#socket.receive()));
       if (!dump || !collector.interrupted) return collector.messages;

@@ -76,7 +76,7 @@ const secondDatagram = hex(`
 `);
 
 Deno.test("a dump over two messages is merged: a peer's allowed IPs continue in the next message", () => {
-  const collector = new ReplyCollector(SEQUENCE, "read");
+  const collector = new ReplyCollector(SEQUENCE, 0, "read");
   equal(collector.add(firstMessage()), false);
   equal(collector.add(secondDatagram), true);
   const device = parseDevice(collector.messages);
@@ -111,14 +111,14 @@ Deno.test("a dump over two messages is merged: a peer's allowed IPs continue in 
 Deno.test("a device without a key or peers reads as such", () => {
   const message = new MessageBuilder(FAMILY, 2).bytes(hex("00 01 0000")).string(WGDEVICE_A.IFNAME, "wg0")
     .u16(WGDEVICE_A.LISTEN_PORT, 0).finish();
-  const collector = new ReplyCollector(0, "read");
+  const collector = new ReplyCollector(0, 0, "read");
   collector.add(message);
   deepEqual(parseDevice(collector.messages), { name: "wg0", listenPort: 0, peers: [] });
 });
 
 Deno.test("malformed dumps are refused clearly", () => {
   const withPeer = (fill: (b: MessageBuilder) => void) => {
-    const collector = new ReplyCollector(0, "read");
+    const collector = new ReplyCollector(0, 0, "read");
     collector.add(
       new MessageBuilder(FAMILY, 2).bytes(hex("00 01 0000")).nest(WGDEVICE_A.PEERS, (p) => p.nest(0, fill)).finish(),
     );
