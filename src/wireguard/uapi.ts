@@ -1,0 +1,219 @@
+/**
+ * The WireGuard cross-platform userspace API (UAPI) text codec, as spoken by wireguard-go and boringtun on
+ * `/var/run/wireguard/<iface>.sock`: `set=1` requests built from a {@linkcode DeviceConfig}, `get=1` replies
+ * parsed into peers, and the `errno=N` status that ends every reply. Pure text in, text out: the socket and the
+ * process live in `userspace.ts`.
+ *
+ * Every value that goes on the wire is validated first, so a stray newline in an endpoint or a CIDR cannot
+ * smuggle extra commands into a request.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { formatIPv6, parseIPv6 } from "../ipv6.ts";
+import { formatKeyHex, KEY_LENGTH } from "../keys.ts";
+import type { DeviceConfig, Peer } from "./device.ts";
+
+/** The request that reads the whole device. */
+export const GET_REQUEST = "get=1\n\n";
+
+/** A `get` reply: the device's own settings and its peers. */
+export interface UapiDevice {
+  /** The private key, when one is set. Never log it: derive the public key and drop this. */
+  privateKey?: Uint8Array;
+  listenPort: number;
+  peers: Peer[];
+}
+
+/** A non-zero `errno` in a UAPI reply. */
+export class UapiError extends Error {
+  /** The value as the daemon sent it (wireguard-go negative, boringtun positive). */
+  readonly errno: number;
+
+  constructor(message: string, errno: number) {
+    super(message);
+    this.errno = errno;
+  }
+}
+
+// The errno values the known daemons answer, named so the error says what kind of failure it was.
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  5: "EIO",
+  12: "ENOMEM",
+  22: "EINVAL",
+  55: "ENOANO",
+  71: "EPROTO",
+  98: "EADDRINUSE",
+};
+
+/**
+ * Builds the `set=1` request that applies `config` in one transaction.
+ *
+ * Per peer: `remove=true` removes it (nothing else is sent for it); otherwise the endpoint and keepalive are sent
+ * when defined, and when `allowedIPs` is defined they replace the peer's allowed IPs (unless
+ * `replaceAllowedIPs` is false, then they are added). An undefined `allowedIPs` leaves them as they are.
+ *
+ * @example
+ * ```ts
+ * encodeSetRequest({ listenPort: 51820 }); // "set=1\nlisten_port=51820\n\n"
+ * ```
+ */
+export function encodeSetRequest(config: DeviceConfig): string {
+  const lines = ["set=1"];
+  if (config.privateKey !== undefined) lines.push(`private_key=${hexKey(config.privateKey, "private key")}`);
+  if (config.listenPort !== undefined) lines.push(`listen_port=${checkUint16(config.listenPort, "listen port")}`);
+  if (config.replacePeers) lines.push("replace_peers=true");
+  for (const peer of config.peers ?? []) {
+    lines.push(`public_key=${hexKey(peer.publicKey, "peer public key")}`);
+    if (peer.remove) {
+      lines.push("remove=true");
+      continue;
+    }
+    if (peer.endpoint !== undefined) lines.push(`endpoint=${checkEndpoint(peer.endpoint)}`);
+    if (peer.persistentKeepaliveInterval !== undefined) {
+      const seconds = checkUint16(peer.persistentKeepaliveInterval, "persistent keepalive interval");
+      lines.push(`persistent_keepalive_interval=${seconds}`);
+    }
+    if (peer.allowedIPs !== undefined) {
+      if (peer.replaceAllowedIPs !== false) lines.push("replace_allowed_ips=true");
+      for (const cidr of peer.allowedIPs) lines.push(`allowed_ip=${canonicalCidr(cidr)}`);
+    }
+  }
+  return `${lines.join("\n")}\n\n`;
+}
+
+/**
+ * Splits a complete reply (ending in `errno=N` and an empty line) into its `key=value` lines and checks the
+ * errno: any non-zero value throws a {@linkcode UapiError} naming `device`.
+ *
+ * @example
+ * ```ts
+ * checkReply("errno=0\n\n", "siderolink"); // []
+ * ```
+ */
+export function checkReply(reply: string, device: string): [string, string][] {
+  if (!reply.endsWith("\n\n")) throw new Error(`UAPI reply from ${device} is truncated`);
+  const pairs = reply.slice(0, -2).split("\n").map((line): [string, string] => {
+    const equals = line.indexOf("=");
+    if (equals <= 0) throw new Error(`UAPI reply from ${device} has a malformed line "${line}"`);
+    return [line.slice(0, equals), line.slice(equals + 1)];
+  });
+  const last = pairs.pop();
+  if (last?.[0] !== "errno" || !/^-?\d+$/.test(last[1])) {
+    throw new Error(`UAPI reply from ${device} does not end with errno=N`);
+  }
+  const errno = Number(last[1]);
+  if (errno !== 0) {
+    const name = ERRNO_NAMES[Math.abs(errno)];
+    throw new UapiError(
+      `WireGuard device ${device} refused the request: errno=${errno}${name ? ` (${name})` : ""}`,
+      errno,
+    );
+  }
+  return pairs;
+}
+
+/**
+ * Parses the `key=value` lines of a `get` reply (from {@linkcode checkReply}). Unknown keys are skipped, so a
+ * newer daemon's extra fields do not break reading. A handshake time of 0 s 0 ns means none ever completed.
+ *
+ * @example
+ * ```ts
+ * parseGetReply([["listen_port", "51820"]]); // { listenPort: 51820, peers: [] }
+ * ```
+ */
+export function parseGetReply(pairs: [string, string][]): UapiDevice {
+  const device: UapiDevice = { listenPort: 0, peers: [] };
+  // The handshake time comes in two lines; it becomes a Date once the peer's lines are all read.
+  let current: { peer: Peer; sec: number; nsec: number } | undefined;
+  const finishPeer = () => {
+    if (current && (current.sec !== 0 || current.nsec !== 0)) {
+      current.peer.lastHandshake = new Date(current.sec * 1000 + Math.floor(current.nsec / 1e6));
+    }
+  };
+  for (const [key, value] of pairs) {
+    if (key === "public_key") {
+      finishPeer();
+      const peer: Peer = {
+        publicKey: parseHexKey(value, key),
+        receiveBytes: 0,
+        transmitBytes: 0,
+        persistentKeepaliveInterval: 0,
+        allowedIPs: [],
+      };
+      current = { peer, sec: 0, nsec: 0 };
+      device.peers.push(peer);
+    } else if (!current) {
+      // Device-level keys come before the first peer.
+      if (key === "private_key") device.privateKey = parseHexKey(value, key);
+      else if (key === "listen_port") device.listenPort = parseCount(value, key);
+    } else if (key === "endpoint") current.peer.endpoint = value;
+    else if (key === "last_handshake_time_sec") current.sec = parseCount(value, key);
+    else if (key === "last_handshake_time_nsec") current.nsec = parseCount(value, key);
+    else if (key === "rx_bytes") current.peer.receiveBytes = parseCount(value, key);
+    else if (key === "tx_bytes") current.peer.transmitBytes = parseCount(value, key);
+    else if (key === "persistent_keepalive_interval") current.peer.persistentKeepaliveInterval = parseCount(value, key);
+    else if (key === "allowed_ip") current.peer.allowedIPs.push(canonicalCidr(value));
+  }
+  finishPeer();
+  return device;
+}
+
+/**
+ * Returns a CIDR (`fd00::2/128`, `10.0.0.0/8`) in canonical text, IPv6 per RFC 5952; throws a
+ * {@linkcode UsageError} naming the text when it is not one.
+ *
+ * @example
+ * ```ts
+ * canonicalCidr("FD00:0:0:0::2/128"); // "fd00::2/128"
+ * ```
+ */
+export function canonicalCidr(text: string): string {
+  const match = /^([0-9a-fA-F:.]+)\/(0|[1-9]\d{0,2})$/.exec(text);
+  const bits = match ? Number(match[2]) : NaN;
+  if (match && match[1].includes(":")) {
+    const address = parseIPv6(match[1]);
+    if (address && bits <= 128) return `${formatIPv6(address)}/${bits}`;
+  } else if (match) {
+    if (isIPv4(match[1]) && bits <= 32) return text;
+  }
+  throw new UsageError(`"${text}" is not an IPv4 or IPv6 CIDR`);
+}
+
+function hexKey(key: Uint8Array, what: string): string {
+  if (key.length !== KEY_LENGTH) throw new UsageError(`${what} must be ${KEY_LENGTH} bytes, got ${key.length}`);
+  return formatKeyHex(key);
+}
+
+function parseHexKey(text: string, what: string): Uint8Array {
+  if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`UAPI ${what} is not 64 lowercase hex digits`);
+  return Uint8Array.fromHex(text);
+}
+
+function parseCount(text: string, what: string): number {
+  if (!/^\d+$/.test(text)) throw new Error(`UAPI ${what} "${text}" is not a non-negative integer`);
+  return Number(text);
+}
+
+function checkUint16(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new UsageError(`${what} must be an integer from 0 to 65535, got ${value}`);
+  }
+  return value;
+}
+
+function checkEndpoint(endpoint: string): string {
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([\d.]+)):(0|[1-9]\d{0,4})$/.exec(endpoint);
+  const host = match && (match[1] !== undefined ? parseIPv6(match[1]) !== undefined : isIPv4(match[2]));
+  if (!host || Number(match[3]) > 65535) throw new UsageError(`endpoint "${endpoint}" is not ip:port or [ipv6]:port`);
+  return endpoint;
+}
+
+// Dotted-quad IPv4, each part decimal 0–255 without leading zeros (which some parsers read as octal).
+function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 && parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255);
+}
