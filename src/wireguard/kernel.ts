@@ -38,7 +38,9 @@ export function kernelWireGuardAvailable(): boolean {
  * ```
  */
 export class KernelDevice implements Device {
+  /** Always `kernel`. */
   readonly backend: BackendName = "kernel";
+  /** The interface name. */
   readonly name: string;
   readonly #rtnetlink: RtNetlink;
   readonly #generic: NetlinkConnection;

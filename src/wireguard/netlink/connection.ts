@@ -28,6 +28,7 @@ export class ReplyCollector {
   readonly #portId: number;
   readonly #operation: string;
 
+  /** Expects replies to `sequence` for `portId`; `operation` names the request in errors. */
   constructor(sequence: number, portId: number, operation: string) {
     this.#sequence = sequence;
     this.#portId = portId;
@@ -91,6 +92,7 @@ export class NetlinkConnection implements Disposable {
     this.#socket.close();
   }
 
+  /** Closes the socket. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -32,6 +32,7 @@ export class MessageBuilder {
   #view: DataView;
   #length = NLMSG_HDRLEN;
 
+  /** Starts a message of `type` with `flags`; `capacity` is the initial buffer size (it grows as needed). */
   constructor(type: number, flags: number, capacity = 256) {
     this.#buffer = new Uint8Array(Math.max(capacity, NLMSG_HDRLEN));
     this.#view = new DataView(this.#buffer.buffer);

@@ -73,6 +73,7 @@ export class NetlinkError extends Error {
   /** The kernel's extended-ack message, when it sent one. */
   readonly extAck?: string;
 
+  /** An error of `operation` with the positive `errno` and the kernel's extended-ack text, if any. */
   constructor(operation: string, errno: number, extAck?: string) {
     const description = ERRNO[errno]?.[1];
     super(

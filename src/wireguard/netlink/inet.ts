@@ -30,7 +30,9 @@ export function formatIP(bytes: Uint8Array): string {
 
 /** A CIDR as bytes: the address (4 or 16 bytes) and the prefix length. */
 export interface Cidr {
+  /** 4 bytes (IPv4) or 16 bytes (IPv6). */
   address: Uint8Array;
+  /** Number of leading bits that form the prefix. */
   prefixLength: number;
 }
 

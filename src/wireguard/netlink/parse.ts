@@ -18,17 +18,25 @@ import {
 
 /** One netlink message: its header fields and its payload (after the 16-byte header). */
 export interface NetlinkMessage {
+  /** Message type (NLMSG_ERROR, RTM_NEWLINK, a generic netlink family id, …). */
   type: number;
+  /** NLM_F_* flags. */
   flags: number;
+  /** Sequence number of the request this answers. */
   sequence: number;
+  /** Port id of the socket the message is addressed to. */
   portId: number;
+  /** The bytes after the 16-byte header. */
   payload: Uint8Array;
 }
 
 /** One attribute: its type (flags masked off), whether it was flagged nested, and its payload. */
 export interface Attribute {
+  /** Attribute type without the NLA_F_NESTED and NLA_F_NET_BYTEORDER bits. */
   type: number;
+  /** Whether NLA_F_NESTED was set. */
   nested: boolean;
+  /** The payload, without header or padding. */
   value: Uint8Array;
 }
 

@@ -228,6 +228,7 @@ export class RtNetlink implements Disposable {
     this.#connection.close();
   }
 
+  /** Closes the socket. */
   [Symbol.dispose](): void {
     this.close();
   }

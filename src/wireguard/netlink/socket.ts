@@ -122,6 +122,7 @@ export class NetlinkSocket implements Disposable {
     this.#fd = -1;
   }
 
+  /** Closes the socket. */
   [Symbol.dispose](): void {
     this.close();
   }
