@@ -59,14 +59,16 @@ from google.protobuf import any_pb2, timestamp_pb2
 import common_pb2, machine_pb2, events_pb2
 m = machine_pb2
 SAMPLES = {
-  "AddressEvent": m.AddressEvent(hostname="prod-cp-1", addresses=["10.5.0.2", "fdae:41e4:649b:9303:1d2c:4b5a:6978:8a9b"]),
+  "AddressEvent": m.AddressEvent(hostname="prod-cp-1",
+      addresses=["10.5.0.2", "fdae:41e4:649b:9303:1d2c:4b5a:6978:8a9b"]),
   "ConfigLoadErrorEvent": m.ConfigLoadErrorEvent(error="no config"),
   "ConfigValidationErrorEvent": m.ConfigValidationErrorEvent(error="bad cidr"),
   "PhaseEvent": m.PhaseEvent(phase="install", action=m.PhaseEvent.STOP),
   "TaskEvent": m.TaskEvent(task="saveConfig", action=m.TaskEvent.START),
   "SequenceEvent": m.SequenceEvent(sequence="install", action=m.SequenceEvent.NOOP,
       error=common_pb2.Error(code=common_pb2.CANCELED, message="ctx done")),
-  "ServiceStateEvent": m.ServiceStateEvent(service="etcd", action=m.ServiceStateEvent.STARTING, message="Starting service",
+  "ServiceStateEvent": m.ServiceStateEvent(service="etcd", action=m.ServiceStateEvent.STARTING,
+      message="Starting service",
       health=m.ServiceHealth(unknown=True, healthy=False, last_message="",
                              last_change=timestamp_pb2.Timestamp(seconds=1772439344, nanos=5))),
   "MachineStatusEvent": m.MachineStatusEvent(stage=m.MachineStatusEvent.RUNNING,
@@ -83,7 +85,8 @@ out = {"requests": {}, "parsed": {}}
 for name, sample in SAMPLES.items():
     data = any_pb2.Any()
     data.Pack(sample)
-    out["requests"][name] = events_pb2.EventRequest(data=data, id="d6h0r3ug10l1s9ao0fd0", actor_id="py").SerializeToString().hex()
+    request = events_pb2.EventRequest(data=data, id="d6h0r3ug10l1s9ao0fd0", actor_id="py")
+    out["requests"][name] = request.SerializeToString().hex()
     parsed = type(sample)()
     parsed.ParseFromString(bytes.fromhex(ours[name]))
     out["parsed"][name] = parsed == sample

@@ -24,7 +24,10 @@ export const PAYLOAD_TYPES = [
 /** One of {@link PAYLOAD_TYPES}. */
 export type PayloadType = typeof PAYLOAD_TYPES[number];
 
-/** A decoded Talos event payload. Enum values are their names (`"START"`), or the number when Talos sent a newer one. */
+/**
+ * A decoded Talos event payload. Enum values are their names (`"START"`), or the number when Talos sent a newer
+ * one.
+ */
 export type TalosEvent =
   | { kind: "AddressEvent"; hostname: string; addresses: string[] }
   | { kind: "ConfigLoadErrorEvent"; error: string }

@@ -11,7 +11,8 @@
 import { Buffer } from "node:buffer";
 import type * as grpc from "@grpc/grpc-js";
 import { eventProtos } from "./protos.ts";
-import type { EventSink, Peer } from "./sink.ts";
+import type { Peer } from "../grpc/server.ts";
+import type { EventSink } from "./sink.ts";
 
 /** The full name of the service, as in the method path. */
 export const EVENT_SINK_SERVICE = "events.EventSinkService";

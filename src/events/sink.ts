@@ -18,7 +18,7 @@
 
 import { status } from "@grpc/grpc-js";
 import type { IdentifyByAddress } from "../machines/identity.ts";
-import { formatHostPort } from "../grpc/server.ts";
+import { formatHostPort, type Peer } from "../grpc/server.ts";
 import { logger } from "../log.ts";
 import { canonicalAddress } from "../logs/source_address.ts";
 import {
@@ -32,12 +32,6 @@ import {
 import { eventLine } from "./line.ts";
 import { applyConditions, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
 import type { EventStore, StatusUpdate } from "./store.ts";
-
-/** The sender of a call: inside the tunnel, the machine's SideroLink address. */
-export interface Peer {
-  address: string;
-  port: number;
-}
 
 /** The gRPC status to answer a call with. */
 export interface PublishResult {
@@ -88,7 +82,10 @@ export class EventSink {
     this.#now = options.now ?? (() => new Date());
   }
 
-  /** Handles one encoded `events.EventRequest` from `peer`; never throws. */
+  /**
+   * Handles one encoded `events.EventRequest` from `peer` (inside the tunnel, the machine's SideroLink address).
+   * Never throws.
+   */
   publish(request: Uint8Array, peer: Peer): PublishResult {
     const address = canonicalAddress(peer.address) ?? peer.address;
     const node = formatHostPort(address, peer.port);

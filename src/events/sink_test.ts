@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import { typeUrlOf } from "./decode.ts";
 import { eventProtos } from "./protos.ts";
-import { EventSink, type Peer } from "./sink.ts";
+import type { Peer } from "../grpc/server.ts";
+import { EventSink } from "./sink.ts";
 import { ExcludedNetworks } from "./status.ts";
 import { EventStore } from "./store.ts";
 import { encodePayload, encodeRequest, MACHINE, temporaryState } from "./testdata.ts";
@@ -109,7 +110,7 @@ Deno.test("an unknown payload type is acknowledged, printed without per-type key
   assert.equal(h.store.events(MACHINE.uuid).length, 1);
 });
 
-Deno.test("no data, no id, or bytes that are no EventRequest: INVALID_ARGUMENT with the reason, nothing printed", () => {
+Deno.test("no data, no id, or no EventRequest at all: INVALID_ARGUMENT with the reason, nothing printed", () => {
   using h = harness();
   const type = eventProtos().events.lookupType("events.EventRequest");
   assert.deepEqual(h.sink.publish(type.encode({ id: "d6h0r3ug10l1s9ao0fd2" }).finish(), peer), {
@@ -201,7 +202,8 @@ Deno.test("diagnostics name unknown types, unknown sources, failures and refusal
     assert.deepEqual(records.map(({ level, message }) => `${level} ${message}`), [
       `info event d6h0r3ug10l1s9ao0fd7 from ${node} has a type the sink does not know: ` +
       `type.googleapis.com/machine.FutureEvent`,
-      `error event d6h0r3ug10l1s9ao0fd8 from ${node}: machine.PhaseEvent payload cannot be decoded: index out of range: 2 + 3 > 2`,
+      `error event d6h0r3ug10l1s9ao0fd8 from ${node}: ` +
+      `machine.PhaseEvent payload cannot be decoded: index out of range: 2 + 3 > 2`,
       `warning event d6h0r3ug10l1s9ao0fd7 from [::ffff:10.0.0.9]:4411, which is no known machine`,
       `info event d6h0r3ug10l1s9ao0fd7 from [::ffff:10.0.0.9]:4411 has a type the sink does not know: ` +
       `type.googleapis.com/machine.FutureEvent`,

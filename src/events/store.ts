@@ -172,7 +172,8 @@ function prepare(db: SqliteState["db"]) {
     ),
     events: db.prepare("SELECT id, received_at, type, line FROM events WHERE uuid = ? ORDER BY id"),
     prune: db.prepare(
-      "DELETE FROM events WHERE uuid = ? AND id < (SELECT id FROM events WHERE uuid = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+      "DELETE FROM events WHERE uuid = ? AND id < " +
+        "(SELECT id FROM events WHERE uuid = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
     ),
   };
 }

@@ -21,7 +21,10 @@ export function encodePayload(type: PayloadType, payload: Record<string, unknown
   return messageType.encode(messageType.fromObject(payload)).finish();
 }
 
-/** Encodes an `events.EventRequest` whose `data` holds `value` with type URL `typeUrl`; like Go, an empty actor id is left out. */
+/**
+ * Encodes an `events.EventRequest` whose `data` holds `value` with type URL `typeUrl`; like Go, an empty actor id
+ * is left out.
+ */
 export function encodeRequest(id: string, typeUrl: string, value: Uint8Array, actorId = ""): Uint8Array {
   const request = eventProtos().events.lookupType("events.EventRequest");
   const fields = actorId === ""
