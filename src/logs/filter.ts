@@ -6,22 +6,20 @@
  */
 
 import { parseDuration } from "../duration.ts";
-import { type KernelRecord, levelOf, levelsAtLeast, recordTimeMs, type TalosLevel } from "./record.ts";
+import { type KernelRecord, levelOf, levelsAtLeast, recordTimeMs } from "./record.ts";
+import type { LogFilter } from "./store.ts";
 
-/** What a line must match; an absent field matches every line. */
-export interface LogFilter {
-  /** Lowercase canonical server UUIDs; a line matches any of them. Empty: every machine. */
-  uuids: readonly string[];
+/**
+ * What a line must match: the store's filter (server UUIDs, level, record time) plus the line's own
+ * annotation keys. An absent field matches every line.
+ */
+export interface LineFilter extends LogFilter {
   /** The line's `cluster` annotation. */
   cluster?: string;
   /** The line's `namespace` annotation. */
   namespace?: string;
   /** The line's `machine` annotation. */
   machine?: string;
-  /** The least severe level shown: this level and the more severe ones. */
-  level?: TalosLevel;
-  /** The earliest record time (`talos-time`) shown, in ms since the epoch. */
-  sinceMs?: number;
 }
 
 /** The annotation keys a filter compares with a line's own keys of the same name. */
@@ -33,11 +31,11 @@ const ANNOTATION_KEYS = ["machine", "cluster", "namespace"] as const;
  *
  * @example
  * ```ts
- * matchesRecord({ uuids: [], level: "warn" }, { "talos-level": "error", msg: "oops" }); // true
+ * matchesRecord({ level: "warn" }, { "talos-level": "error", msg: "oops" }); // true
  * ```
  */
-export function matchesRecord(filter: LogFilter, record: KernelRecord): boolean {
-  if (filter.uuids.length > 0) {
+export function matchesRecord(filter: LineFilter, record: KernelRecord): boolean {
+  if (filter.uuids) {
     const uuid = record.server_uuid;
     if (typeof uuid !== "string" || !filter.uuids.includes(uuid.toLowerCase())) return false;
   }
@@ -64,8 +62,8 @@ export function matchesRecord(filter: LogFilter, record: KernelRecord): boolean 
  * candidateNeedles({ uuids: ["0f3c…"] }); // ['"server_uuid":"0f3c…"']
  * ```
  */
-export function candidateNeedles(filter: LogFilter): string[] | undefined {
-  if (filter.uuids.length > 0) return filter.uuids.map((uuid) => `"server_uuid":${JSON.stringify(uuid)}`);
+export function candidateNeedles(filter: LineFilter): string[] | undefined {
+  if (filter.uuids) return filter.uuids.map((uuid) => `"server_uuid":${JSON.stringify(uuid)}`);
   for (const key of ANNOTATION_KEYS) {
     const value = filter[key];
     if (value !== undefined) return [`${JSON.stringify(key)}:${JSON.stringify(value)}`];

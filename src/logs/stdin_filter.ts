@@ -11,18 +11,34 @@
  * @module
  */
 
-import { candidateNeedles, type LogFilter, matchesRecord } from "./filter.ts";
+import { candidateNeedles, type LineFilter, matchesRecord } from "./filter.ts";
 import type { LineRenderer } from "./format.ts";
 import { parseRecord } from "./record.ts";
 
-/** What the lines are read from: `Deno.stdin`, a `Deno.FsFile`. */
+/** What {@link readChunks} reads from: `Deno.stdin`, a `Deno.FsFile`. */
 export interface ByteSource {
   read(buffer: Uint8Array): Promise<number | null>;
 }
 
+/** Bytes asked for per read. */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * The bytes of `source` in reads of up to 1 MiB (a pipe gives what it holds, at most 64 KiB). The one buffer
+ * is reused: each chunk is valid until the next is asked for.
+ */
+export async function* readChunks(source: ByteSource): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(CHUNK_BYTES);
+  for (;;) {
+    const count = await source.read(buffer);
+    if (count === null) return;
+    yield buffer.subarray(0, count);
+  }
+}
+
 /** What to show and how. */
 export interface StdinFilterOptions {
-  filter: LogFilter;
+  filter: LineFilter;
   render: LineRenderer;
   /** Show only the last N matching lines, once the input has ended. */
   tail?: number;
@@ -34,9 +50,6 @@ export interface StdinFilterResult {
   shown: number;
 }
 
-/** Bytes asked for per read. */
-const CHUNK_BYTES = 1 << 20;
-
 /**
  * Longest line kept while waiting for its end (characters). A documented line is at most 16 KiB of record
  * plus its annotations; a longer one is no documented line and is skipped, which bounds memory.
@@ -44,20 +57,20 @@ const CHUNK_BYTES = 1 << 20;
 export const MAX_LINE_CHARS = 1 << 20;
 
 /**
- * Reads `source` to its end and passes the rendered matching lines to `write`, each ending in `\n`. Errors of
- * `write` (a closed pipe) end the run by propagating.
+ * Reads `input` to its end and passes the rendered matching lines to `write`, each ending in `\n`, once per
+ * chunk. Errors of `write` (a closed pipe) end the run by propagating.
  *
  * @example
  * ```ts
  * const encoder = new TextEncoder();
- * await filterStream(Deno.stdin, (text) => writeAll(encoder.encode(text)), {
+ * await filterStream(readChunks(Deno.stdin), (text) => writeAll(encoder.encode(text)), {
  *   filter: { uuids: ["0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f"] },
  *   render: lineRenderer("json", false),
  * });
  * ```
  */
 export async function filterStream(
-  source: ByteSource,
+  input: AsyncIterable<Uint8Array>,
   write: (text: string) => Promise<void>,
   options: StdinFilterOptions,
 ): Promise<StdinFilterResult> {
@@ -81,22 +94,25 @@ export async function filterStream(
     await write(text);
   };
 
-  const buffer = new Uint8Array(CHUNK_BYTES);
   const decoder = new TextDecoder();
   let rest = "";
   let skipping = false; // inside an overlong line, until its end
-  for (;;) {
-    const count = await source.read(buffer);
-    if (count === null) break;
-    let text = rest + decoder.decode(buffer.subarray(0, count), { stream: true });
-    if (skipping) {
-      const newline = text.indexOf("\n");
-      text = newline < 0 ? "" : text.slice(newline + 1);
-      skipping = newline < 0;
+  for await (const chunk of input) {
+    // The decoded chunk is searched as it is; only the line it completes is joined to the previous rest.
+    const text = decoder.decode(chunk, { stream: true });
+    const first = text.indexOf("\n");
+    if (first < 0) {
+      if (!skipping) rest += text;
+    } else {
+      const length = rest.length + first;
+      if (!skipping && length <= MAX_LINE_CHARS) {
+        scanLines(`${rest}${text.slice(0, first + 1)}`, 0, length, needles, take);
+      }
+      skipping = false;
+      const last = text.lastIndexOf("\n");
+      scanLines(text, first + 1, last, needles, take);
+      rest = text.slice(last + 1);
     }
-    const end = text.lastIndexOf("\n");
-    scanLines(text, end, needles, take);
-    rest = text.slice(end + 1);
     if (rest.length > MAX_LINE_CHARS) {
       rest = "";
       skipping = true;
@@ -104,39 +120,45 @@ export async function filterStream(
     await flush();
   }
   rest += decoder.decode();
-  if (!skipping && rest.length > 0) scanLines(`${rest}\n`, rest.length, needles, take);
+  if (!skipping && rest.length > 0) scanLines(`${rest}\n`, 0, rest.length, needles, take);
   if (kept) out = kept.lines();
   await flush();
   return result;
 }
 
 /**
- * Calls `take` with each line of `text[0..end)` (`end` is the index of its last `\n`) that holds one of
- * `needles`, or with every line when there are none. `end` is -1 when there is no complete line.
+ * Calls `take` with each line of `text[start..end)` that holds one of `needles`, or with every line when there
+ * are none. `start` is the start of a line and `end` the index of a `\n` (or below `start`: no line).
  */
-function scanLines(text: string, end: number, needles: string[] | undefined, take: (line: string) => void): void {
+function scanLines(
+  text: string,
+  start: number,
+  end: number,
+  needles: string[] | undefined,
+  take: (line: string) => void,
+): void {
   if (!needles) {
-    for (let start = 0; start < end;) {
+    while (start < end) {
       const stop = text.indexOf("\n", start);
       take(text.slice(start, stop));
       start = stop + 1;
     }
     return;
   }
-  // The next occurrence of each needle at or after `from`; found ones are reused until passed.
+  // The next occurrence of each needle at or after `from`; a found one is reused until passed.
   const hits = needles.map(() => -1);
-  for (let from = 0;;) {
-    let first = -1;
+  for (let from = start;;) {
+    let hit = -1;
     for (let i = 0; i < needles.length; i++) {
-      if (hits[i] < from && hits[i] !== Infinity) {
+      if (hits[i] < from) {
         const at = text.indexOf(needles[i], from);
         hits[i] = at < 0 || at > end ? Infinity : at;
       }
-      if (hits[i] !== Infinity && (first < 0 || hits[i] < first)) first = hits[i];
+      if (hits[i] < Infinity && (hit < 0 || hits[i] < hit)) hit = hits[i];
     }
-    if (first < 0) return;
-    const stop = text.indexOf("\n", first);
-    take(text.slice(text.lastIndexOf("\n", first) + 1, stop));
+    if (hit < 0) return;
+    const stop = text.indexOf("\n", hit);
+    take(text.slice(Math.max(start, text.lastIndexOf("\n", hit) + 1), stop));
     from = stop + 1;
   }
 }
