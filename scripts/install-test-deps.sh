@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(wireguard-tools wireguard-go iproute2 iputils-ping python3-grpcio python3-grpc-tools
-  qemu-system-x86 busybox-static kmod jq)
+  qemu-system-x86 busybox-static kmod xz-utils jq)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
