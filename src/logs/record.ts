@@ -80,8 +80,44 @@ export function levelsAtLeast(level: TalosLevel): TalosLevel[] {
 export function recordTimeMs(record: KernelRecord): number | undefined {
   const time = record["talos-time"];
   if (typeof time !== "string") return undefined;
-  const ms = Date.parse(time);
+  const ms = rfc3339UtcMs(time) ?? Date.parse(time);
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * Reads Talos's own time format (`2026-03-02T08:15:44.1038Z`: UTC, any number of fraction digits, cut to ms as
+ * `Date.parse` does) several times faster than `Date.parse`, for the receive path. Anything else, or a field
+ * out of the ranges every month has, gives `undefined` and is left to `Date.parse`.
+ */
+function rfc3339UtcMs(text: string): number | undefined {
+  const length = text.length;
+  if (
+    length < 20 || text.charCodeAt(4) !== 0x2d || text.charCodeAt(7) !== 0x2d || text.charCodeAt(10) !== 0x54 ||
+    text.charCodeAt(13) !== 0x3a || text.charCodeAt(16) !== 0x3a || text.charCodeAt(length - 1) !== 0x5a
+  ) return undefined;
+  const year = digits(text, 0, 4), month = digits(text, 5, 2), day = digits(text, 8, 2);
+  const hour = digits(text, 11, 2), minute = digits(text, 14, 2), second = digits(text, 17, 2);
+  if (month < 1 || month > 12 || day < 1 || day > 28 || hour > 23 || minute > 59 || second > 59) return undefined;
+  let ms = 0;
+  if (length > 20) {
+    if (text.charCodeAt(19) !== 0x2e || length === 21) return undefined;
+    const fraction = length - 21;
+    if (digits(text, 20, fraction) < 0) return undefined;
+    ms = digits(text, 20, Math.min(3, fraction)) * (fraction === 1 ? 100 : fraction === 2 ? 10 : 1);
+  }
+  if (year < 0) return undefined;
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+}
+
+/** The decimal number in `text[at, at + count)`, or -1 when a character is not a digit. */
+function digits(text: string, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /** Compares two strings by the byte order of their UTF-8 encodings (code point order). */

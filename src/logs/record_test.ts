@@ -98,3 +98,31 @@ Deno.test("compareBytes is UTF-8 byte order", () => {
   assert.ok(compareBytes("\uffff", "\u{1f600}") < 0); // UTF-16 units would say the opposite
   assert.equal(compareBytes("x", "x"), 0);
 });
+
+Deno.test("the fast time reader agrees with Date.parse", () => {
+  const samples = [
+    "2026-03-02T08:15:44Z",
+    "2026-03-02T08:15:44.1Z",
+    "2026-03-02T08:15:44.12Z",
+    "2026-03-02T08:15:44.999999999Z",
+    "1970-01-01T00:00:00Z",
+    "2026-02-29T08:15:44Z",
+    "2026-13-02T08:15:44Z",
+    "2026-03-02T24:00:00Z",
+    "2026-03-02T08:15:44.Z",
+    "2026-03-02T08:15:44.1x3Z",
+    "2026-03-02 08:15:44Z",
+    "2026-03-02T08:15:44+01:00",
+    "+02026-03-02T08:15:44Z",
+    "2026-3-02T08:15:44.5Z",
+  ];
+  for (let i = 0; i < 2000; i++) {
+    const ms = Math.floor(Math.random() * 4_000_000_000_000);
+    const iso = new Date(ms).toISOString();
+    samples.push(iso, iso.replace(/\.\d+Z$/, "Z"), iso.replace("Z", `${i % 10}${i % 7}Z`));
+  }
+  for (const text of samples) {
+    const expected = Date.parse(text);
+    assert.equal(recordTimeMs({ "talos-time": text }), Number.isFinite(expected) ? expected : undefined, text);
+  }
+});

@@ -18,7 +18,7 @@ import { logger } from "../log.ts";
 import { levelsAtLeast, type TalosLevel } from "./record.ts";
 
 /** Most lines per insert transaction. */
-export const BATCH_LINES = 2000;
+export const BATCH_LINES = 1000;
 
 /** Longest time a line waits before its batch is committed (ms). */
 export const BATCH_MS = 20;

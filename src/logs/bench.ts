@@ -1,0 +1,223 @@
+/**
+ * Benchmark of kernel-log ingest: records sent over concurrent loopback TCP connections, one machine each
+ * (Python clients bound to 127.0.0.2, 127.0.0.3, …, since a Deno client cannot choose its source address),
+ * through the whole path (split, parse, de-duplicate, annotate, store, stdout to /dev/null), next to the raw
+ * TCP throughput of the same bytes measured in the same run (a receiver that only reads). Each figure is timed
+ * from the first accepted connection to the last line handled (and, for the full path, stored and written).
+ *
+ * Run: `deno run -A src/logs/bench.ts [records] [connections]`
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { MachineIdentity } from "../machines/identity.ts";
+import { SqliteState } from "../state/sqlite.ts";
+import { LineWriter } from "./line_writer.ts";
+import { LogPipeline } from "./pipeline.ts";
+import { LogReceiver } from "./receiver.ts";
+
+/** Benchmark settings. */
+export interface LogIngestBenchOptions {
+  /** Records in all (default 250,000). */
+  records?: number;
+  /** Concurrent connections, one machine each (default 4). */
+  connections?: number;
+  /** Python interpreter for the clients (default /usr/bin/python3). */
+  python?: string;
+}
+
+/** One measured run. */
+export interface IngestFigure {
+  lines: number;
+  seconds: number;
+  linesPerSecond: number;
+  megabytesPerSecond: number;
+}
+
+/** The benchmark's result. */
+export interface LogIngestBenchResult {
+  records: number;
+  connections: number;
+  bytes: number;
+  /** The same bytes read and discarded. */
+  rawTcp: IngestFigure;
+  /** Split, parse, de-duplicate, annotate, stdout; no store. */
+  withoutStore: IngestFigure;
+  /** The whole path, as serve runs it. */
+  wholePath: IngestFigure & { stored: number; notStored: number };
+}
+
+const CLIENT = `
+import socket, sys
+source, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = open(path, "rb").read()
+s = socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+`;
+
+/**
+ * Runs the benchmark and returns its figures.
+ *
+ * @example
+ * ```ts
+ * const result = await benchLogIngest({ records: 250_000, connections: 4 });
+ * console.log(result.wholePath.linesPerSecond, result.rawTcp.megabytesPerSecond);
+ * ```
+ */
+export async function benchLogIngest(options: LogIngestBenchOptions = {}): Promise<LogIngestBenchResult> {
+  const records = options.records ?? 250_000;
+  const connections = options.connections ?? 4;
+  const python = options.python ?? "/usr/bin/python3";
+  const dir = await Deno.makeTempDir({ prefix: "siderolink-bench-" });
+  try {
+    const sources = Array.from({ length: connections }, (_, i) => `127.0.0.${i + 2}`);
+    const files = await writeRecords(dir, sources.length, Math.ceil(records / connections));
+    const bytes = files.reduce((n, file) => n + Deno.statSync(file.path).size, 0);
+    const lines = files.reduce((n, file) => n + file.lines, 0);
+    const identities = new Map<string, MachineIdentity>(sources.map((source, i) => [
+      `::ffff:${source}`,
+      { serverUuid: crypto.randomUUID(), namespace: "bench", cluster: "bench", machine: `machine-${i}` },
+    ]));
+    const send = (port: number) =>
+      Promise.all(sources.map(async (source, i) => {
+        const { success, stderr } = await new Deno.Command(python, {
+          args: ["-c", CLIENT, source, String(port), files[i].path],
+          stderr: "piped",
+        }).output();
+        if (!success) throw new Error(`bench client failed: ${new TextDecoder().decode(stderr)}`);
+      }));
+
+    const rawTcp = figure(lines, bytes, await rawReceive(send));
+
+    const withoutStore = figure(lines, bytes, await pipelineRun(dir, identities, send, false));
+    const whole = await pipelineRun(dir, identities, send, true);
+    return {
+      records: lines,
+      connections,
+      bytes,
+      rawTcp,
+      withoutStore,
+      wholePath: { ...figure(lines, bytes, whole), stored: whole.stored, notStored: whole.notStored },
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Talos-shaped records with this machine's kernel messages, one file per connection. */
+async function writeRecords(dir: string, files: number, perFile: number): Promise<{ path: string; lines: number }[]> {
+  const messages = await kernelMessages();
+  const boot = Date.UTC(2026, 2, 2, 8, 0, 0);
+  const priorities = ["err", "warning", "notice", "info", "info", "info", "debug"];
+  const levels = ["error", "warn", "info", "info", "info", "info", "debug"];
+  return await Promise.all(Array.from({ length: files }, async (_, file) => {
+    const out: string[] = [];
+    for (let seq = 0; seq < perFile; seq++) {
+      const clock = 1_000_000 + seq * 1_337;
+      const p = seq % priorities.length;
+      out.push(JSON.stringify({
+        clock,
+        facility: "kern",
+        msg: `${messages[(seq + file) % messages.length]}\n`,
+        priority: priorities[p],
+        seq,
+        "talos-level": levels[p],
+        "talos-time": new Date(boot + clock / 1000).toISOString().replace(/0*Z$/, "Z").replace(/\.Z$/, "Z"),
+      }));
+    }
+    out.push("");
+    const path = join(dir, `records-${file}.jsonl`);
+    await Deno.writeTextFile(path, out.join("\n"));
+    return { path, lines: perFile };
+  }));
+}
+
+async function kernelMessages(): Promise<string[]> {
+  try {
+    const { stdout } = await new Deno.Command("dmesg", { args: ["-J"], stdout: "piped", stderr: "null" }).output();
+    const messages = (JSON.parse(new TextDecoder().decode(stdout)).dmesg as { msg: string }[]).map((entry) =>
+      entry.msg
+    );
+    if (messages.length > 0) return messages;
+  } catch { /* no dmesg here: use a typical line */ }
+  return ["eth0: Link is Up - 1Gbps/Full - flow control rx/tx"];
+}
+
+/** Reads and discards every byte; returns the seconds from the first accept to the last EOF. */
+async function rawReceive(send: (port: number) => Promise<unknown>): Promise<number> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let first = 0;
+  const readers: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      first ||= performance.now();
+      readers.push((async () => {
+        const buffer = new Uint8Array(64 * 1024);
+        while (await conn.read(buffer) !== null) { /* discard */ }
+        conn.close();
+      })());
+    }
+  })().catch(() => {});
+  await send(listener.addr.port);
+  await Promise.all(readers);
+  const seconds = (performance.now() - first) / 1000;
+  listener.close();
+  await accepting;
+  return seconds;
+}
+
+/** Runs the kernel-log path with or without the store; returns the seconds and the store's counts. */
+async function pipelineRun(
+  dir: string,
+  identities: Map<string, MachineIdentity>,
+  send: (port: number) => Promise<unknown>,
+  withStore: boolean,
+): Promise<{ seconds: number; stored: number; notStored: number }> {
+  const stateDir = join(dir, withStore ? "state" : "state-unused");
+  using state = SqliteState.open(stateDir, "create");
+  using devNull = await Deno.open("/dev/null", { write: true });
+  let first = 0;
+  const identify = (address: string) => {
+    first ||= performance.now();
+    return identities.get(address);
+  };
+  let seconds: number;
+  if (withStore) {
+    const logs = await LogPipeline.start({ hostname: "127.0.0.1", port: 0, identify, db: state.db, output: devNull });
+    await send(logs.receiver.port);
+    await logs.close(); // waits for the connections, commits the store, writes out stdout
+    seconds = (performance.now() - first) / 1000;
+    return { seconds, stored: logs.counters.store.stored, notStored: logs.counters.store.failed };
+  }
+  const writer = new LineWriter(devNull);
+  const receiver = await LogReceiver.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    identify,
+    sink: (entry) => writer.write(entry.line),
+  });
+  await send(receiver.port);
+  await receiver.close();
+  await writer.close();
+  seconds = (performance.now() - first) / 1000;
+  return { seconds, stored: 0, notStored: 0 };
+}
+
+function figure(lines: number, bytes: number, run: number | { seconds: number }): IngestFigure {
+  const seconds = typeof run === "number" ? run : run.seconds;
+  return {
+    lines,
+    seconds: Math.round(seconds * 1000) / 1000,
+    linesPerSecond: Math.round(lines / seconds),
+    megabytesPerSecond: Math.round(bytes / seconds / 1e5) / 10,
+  };
+}
+
+if (import.meta.main) {
+  const [records, connections] = Deno.args.map(Number);
+  const result = await benchLogIngest({ records: records || undefined, connections: connections || undefined });
+  console.log(JSON.stringify(result, null, 2));
+}
