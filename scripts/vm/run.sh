@@ -14,7 +14,7 @@ timeout_s=${SIDEROLINK_VM_TIMEOUT:-300}
 
 say() { echo "vm/run: $*" >&2; }
 [ $# -gt 0 ] || { say "usage: scripts/vm/run.sh COMMAND [ARG...]"; exit 2; }
-for word in "$@"; do
+for word in "$root" "$cache" "$@"; do # the paths travel on the kernel command line too
   case $word in
     *[[:space:]\"\'\\]* | "")
       say "argument '$word' is empty or has blanks, quotes or backslashes: the kernel command line cannot carry it"

@@ -14,13 +14,13 @@ ip link add veth-a netns a type veth peer name veth-b netns b
 for side in a b; do
   case $side in a) n=1 ;; b) n=2 ;; esac
   ip -n $side link set lo up
-  ip -n $side -6 addr add fd00:1::$n/64 dev veth-$side nodad
+  ip -n $side -6 addr add "fd00:1::$n/64" dev veth-$side nodad
   ip -n $side link set veth-$side up
   wg genkey >/tmp/$side.key
   wg pubkey </tmp/$side.key >/tmp/$side.pub
   ip -n $side link add wg0 type wireguard
   ip -n $side link set wg0 mtu 1280
-  ip -n $side -6 addr add fd00:2::$n/64 dev wg0 nodad
+  ip -n $side -6 addr add "fd00:2::$n/64" dev wg0 nodad
 done
 ip netns exec a wg set wg0 private-key /tmp/a.key listen-port 51820 \
   peer "$(cat /tmp/b.pub)" endpoint "[fd00:1::2]:51821" allowed-ips fd00:2::2/128
