@@ -26,6 +26,7 @@ import { checkReply, encodeSetRequest, GET_REQUEST, parseGetReply } from "./uapi
 export const UAPI_SOCKET_DIR = "/var/run/wireguard";
 
 const PROGRAM = "wireguard-go";
+const EMPTY_SET_REQUEST = encodeSetRequest({});
 // How long a UAPI exchange, wireguard-go's start-up and its exit after the link is deleted may take.
 const REPLY_TIMEOUT_MS = 10_000;
 const START_TIMEOUT_MS = 10_000;
@@ -174,10 +175,11 @@ export class UserspaceDevice implements Device {
     const timer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT_MS);
     const { code, signal, stdout, stderr } = await child.output().finally(() => clearTimeout(timer));
     if (code !== 0) {
-      const how = signal ? `was killed by ${signal}${signal === "SIGKILL" ? " after 10 s" : ""}` : `exited ${code}`;
+      const how = signal
+        ? `was killed by ${signal}${signal === "SIGKILL" ? ` after ${START_TIMEOUT_MS / 1000} s` : ""}`
+        : `exited ${code}`;
       throw new UserError(`${PROGRAM} could not start ${this.name}: it ${how}: ${outputText(stdout, stderr)}`);
     }
-    // The daemon accepts on the socket the launcher already bound; give it a moment to start doing so.
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (!await this.#answers()) {
       if (Date.now() > deadline) {
@@ -188,10 +190,12 @@ export class UserspaceDevice implements Device {
     log.info("started wireguard-go for {name}", { name: this.name });
   }
 
-  // Whether a daemon answers a `get` on the socket (false when there is no socket or nobody listens on it).
+  // Whether a daemon answers on the socket (false when there is no socket or nobody listens on it). The probe is
+  // an empty `set`: it carries no secret, and its answer means the daemon runs, not just that the launcher bound
+  // the socket (a freshly started daemon still resets the MTU to its default before it answers).
   async #answers(): Promise<boolean> {
     try {
-      checkReply(await this.#exchange(GET_REQUEST), this.name);
+      checkReply(await this.#exchange(EMPTY_SET_REQUEST), this.name);
       return true;
     } catch (error) {
       if (error instanceof NoDaemon) return false;
@@ -199,11 +203,9 @@ export class UserspaceDevice implements Device {
     }
   }
 
-  // Sends one request on a fresh connection and returns the whole reply (up to its empty last line).
-  async #exchange(request: string): Promise<string> {
-    let connection: Deno.UnixConn;
+  async #connect(): Promise<Deno.UnixConn> {
     try {
-      connection = await Deno.connect({ transport: "unix", path: this.socketPath });
+      return await Deno.connect({ transport: "unix", path: this.socketPath });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.ConnectionRefused) {
         throw new NoDaemon(
@@ -212,6 +214,11 @@ export class UserspaceDevice implements Device {
       }
       throw error;
     }
+  }
+
+  // Sends one request on a fresh connection and returns the whole reply (up to its empty last line).
+  async #exchange(request: string): Promise<string> {
+    const connection = await this.#connect();
     const bytes = new TextEncoder().encode(request);
     const chunks: Uint8Array[] = [];
     const buffer = new Uint8Array(64 * 1024);
@@ -225,7 +232,9 @@ export class UserspaceDevice implements Device {
       }
     } catch (error) {
       if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
-        throw new UserError(`WireGuard device ${this.name} did not answer on ${this.socketPath} within 10 s`);
+        throw new UserError(
+          `WireGuard device ${this.name} did not answer on ${this.socketPath} within ${REPLY_TIMEOUT_MS / 1000} s`,
+        );
       }
       throw error;
     } finally {
