@@ -32,12 +32,20 @@ exec 9>"$cache/lock"
 flock 9 # one builder at a time; concurrent runs share the cached parts
 
 # The newest Debian 6.1 amd64 kernel image apt offers (signed or unsigned: the same kernel and modules); sets
-# package, version and kernel_dir, the cache folder of its extracted parts.
+# package, version and kernel_dir, the cache folder of its extracted parts. Asking apt takes seconds, so the answer
+# is kept until apt's package lists change.
 pick_kernel() {
-  package=$(apt-cache search --names-only '^linux-image-6\.1\.[0-9.-]+-amd64(-unsigned)?$' | cut -d' ' -f1 |
-    sort -V | tail -n 1)
-  [ -n "$package" ] || return 1
-  version=$(apt-cache show --no-all-versions "$package" | sed -n 's/^Version: //p' | head -n 1)
+  local lists
+  lists=$(stat -c '%n %s %Y' /var/lib/apt/lists/*Packages* 2>/dev/null | sha256sum | cut -c1-16)
+  if [ -f "$cache/kernel-pick" ] && [ "$(cut -d' ' -f1 "$cache/kernel-pick")" = "$lists" ]; then
+    read -r _ package version <"$cache/kernel-pick"
+  else
+    package=$(apt-cache pkgnames linux-image-6.1. | grep -E '^linux-image-6\.1\.[0-9.-]+-amd64(-unsigned)?$' |
+      sort -V | tail -n 1) || true
+    [ -n "$package" ] || return 1
+    version=$(apt-cache policy "$package" | sed -n 's/^  Candidate: //p')
+    echo "$lists $package $version" >"$cache/kernel-pick"
+  fi
   kernel_dir="$cache/kernel/${package}_$version"
 }
 if ! pick_kernel || [ ! -f "$kernel_dir/kernel" ]; then
@@ -97,8 +105,9 @@ mapfile -t libraries < <(ldd "${programs[@]}" | grep -o '/[^ ]*\.so[^ ]*' | sort
 base_key=$(
   {
     echo "$package $version"
-    sha256sum "${BASH_SOURCE[0]}" "$root/scripts/vm/init.sh" "$busybox_bin" "${programs[@]}" "${libraries[@]}" |
-      cut -d' ' -f1
+    sha256sum "${BASH_SOURCE[0]}" "$root/scripts/vm/init.sh"
+    # Binaries change by replacement (package updates): their size and time say so without reading 100 MB.
+    stat -L -c '%n %s %Y' "$busybox_bin" "${programs[@]}" "${libraries[@]}"
   } | sha256sum | cut -c1-16
 )
 base="$cache/base-$base_key.cpio"
