@@ -39,12 +39,12 @@ async function runHere(args: string[], stdin = STDIN_TEXT, terminal = false): Pr
   const bytes = new TextEncoder().encode(stdin);
   let offset = 0;
   const input = {
-    read(buffer: Uint8Array): Promise<number | null> {
-      if (offset >= bytes.length) return Promise.resolve(null);
+    readSync(buffer: Uint8Array): number | null {
+      if (offset >= bytes.length) return null;
       const count = Math.min(13, buffer.length, bytes.length - offset);
       buffer.set(bytes.subarray(offset, offset + count));
       offset += count;
-      return Promise.resolve(count);
+      return count;
     },
   };
   let out = "";
@@ -87,6 +87,23 @@ Deno.test("--stdin through the CLI: documented lines pass byte-for-byte, malform
 Deno.test("--stdin through the CLI: upper-case UUIDs, dmesg with a multi-line message", async () => {
   const result = await runLogs(["--stdin", UUID_A.toUpperCase(), "--format", "dmesg"], STDIN_TEXT);
   deepEqual(result, { code: 0, stdout: lines(DMESG.aLinkUp, DMESG.aMulti, DMESG.aEscape), stderr: "" });
+});
+
+Deno.test("--stdin follows a live pipe: each line is printed before the input ends", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--frozen", ...ENTRY, "--stdin", "--format", "dmesg", UUID_A],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  for (const [line, shown] of [[aLinkUp, DMESG.aLinkUp], [aEscape, DMESG.aEscape]]) {
+    await writer.write(new TextEncoder().encode(`${bDisk}\n${line}\n`));
+    equal((await reader.read()).value, `${shown}\n`);
+  }
+  await writer.close();
+  equal((await reader.read()).done, true);
+  equal((await child.status).code, 0);
 });
 
 Deno.test("--stdin formats: json, dmesg and pretty golden output", async () => {

@@ -13,7 +13,7 @@ import { logsPath } from "../control/logs_route.ts";
 import { type LineFilter, parseSince } from "../logs/filter.ts";
 import { type LineRenderer, lineRenderer, LOG_FORMATS, type LogFormat } from "../logs/format.ts";
 import { TALOS_LEVELS, type TalosLevel } from "../logs/record.ts";
-import { filterStream, readChunks } from "../logs/stdin_filter.ts";
+import { type ByteSource, filterStream, readChunks } from "../logs/stdin_filter.ts";
 import { envName } from "./options.ts";
 
 /** Default path of the daemon's control socket. */
@@ -41,7 +41,7 @@ export interface LogsOutput {
 
 /** Builds the `logs` subcommand; `input` and `output` stand for stdin and stdout (tests). */
 export function logsCommand(
-  input: { read(buffer: Uint8Array): Promise<number | null> } = Deno.stdin,
+  input: ByteSource = Deno.stdin,
   output: LogsOutput = Deno.stdout,
 ): Command {
   return new Command("logs")
@@ -50,7 +50,7 @@ export function logsCommand(
     .option("--cluster <name>", "only lines annotated with this cluster")
     .option("--namespace <name>", "only lines annotated with this namespace")
     .option("--machine <name>", "only lines annotated with this machine name")
-    .addOption(new Option("--level <level>", "this level and more severe ones").choices(TALOS_LEVELS))
+    .addOption(new Option("--level <level>", "this talos-level and more severe ones").choices(TALOS_LEVELS))
     .option("-f, --follow", "after the history, print new lines as they arrive, until interrupted")
     .addOption(
       new Option(
@@ -80,6 +80,15 @@ export function logsCommand(
     .addOption(
       new Option("--control-socket <path>", "the daemon's control socket").default(DEFAULT_CONTROL_SOCKET)
         .env(envName("control-socket")),
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  siderolink logs -f --format pretty --cluster prod --level warn
+  siderolink logs 0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f --since 1h --format dmesg
+  kubectl -n sidero-system logs deployment/sidero-controller-manager -c serverlogs \\
+    | siderolink logs --stdin 0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f`,
     )
     .action(async (uuids: string[], options: LogsOptions) => {
       const filter: LineFilter = {};

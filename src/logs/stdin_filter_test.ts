@@ -85,7 +85,7 @@ Deno.test("readChunks reads a file in large reads", async () => {
   await Deno.writeTextFile(path, STDIN_TEXT.repeat(2000));
   using file = await Deno.open(path);
   let total = 0, reads = 0;
-  for await (const chunk of readChunks(file)) [total, reads] = [total + chunk.length, reads + 1];
+  for (const chunk of readChunks(file)) [total, reads] = [total + chunk.length, reads + 1];
   equal(total, new TextEncoder().encode(STDIN_TEXT).length * 2000);
   equal(reads, Math.ceil(total / (1 << 20)));
   await Deno.remove(path);
