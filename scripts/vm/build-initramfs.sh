@@ -144,8 +144,9 @@ fi
 # Project archive: prepare the guest's DENO_DIR here (no network in the VM), then archive the paths as they are.
 DENO_DIR="$cache/deno-dir" "$deno_bin" cache --frozen "$root"/tests/vm/*.ts >&2
 {
+  # Tracked files deleted in the work tree are left out.
   git -C "$root" ls-files -z --cached --others --exclude-standard | tr '\0' '\n' | sed "s|^|$root/|" |
-    while read -r file; do [ -e "$file" ] || [ -L "$file" ] && echo "$file"; done # deleted but still tracked
+    while read -r file; do if [ -e "$file" ] || [ -L "$file" ]; then echo "$file"; fi; done
   [ -d "$root/node_modules" ] && find "$root/node_modules"
   find "$cache/deno-dir"
 } >"$output.list"
