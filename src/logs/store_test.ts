@@ -13,7 +13,15 @@ function openState(dir = join(Deno.makeTempDirSync(), "state")): SqliteState {
 }
 
 function line(uuid: string, seq: number, timeMs = T0 + seq * 1000, level: TalosLevel = LEVELS[seq % 4]): LogInput {
-  return { uuid, boot: "1772438400", seq, timeMs, level, line: `{"seq":${seq},"server_uuid":"${uuid}"}` };
+  const time = new Date(timeMs).toISOString();
+  return {
+    uuid,
+    boot: "1772438400",
+    seq,
+    timeMs,
+    level,
+    line: `{"seq":${seq},"server_uuid":"${uuid}","talos-level":"${level}","talos-time":"${time}"}`,
+  };
 }
 
 const seqs = (rows: readonly LogRow[]) => rows.map((row) => row.seq);
@@ -46,13 +54,15 @@ Deno.test("queries: machines, level and more severe, since, tail, after id", () 
   assert.deepEqual({ ...row, id: 0 }, { ...line("a", 17), id: 0 });
 });
 
-Deno.test("retention keeps the newest lines per machine and drops old records by age", () => {
+Deno.test("retention keeps the newest lines per machine and drops old runs by age", () => {
   using state = openState();
   let now = T0 + 100_000;
   const store = new LogStore(state.db, { retainLines: 50, retainAgeMs: 60_000, now: () => now });
   for (let seq = 0; seq < 5000; seq++) store.add(line("a", seq, now));
-  for (let seq = 0; seq < 30; seq++) store.add(line("b", seq, now - (30 - seq) * 3000));
-  store.flush();
+  for (let seq = 0; seq < 30; seq++) {
+    store.add(line("b", seq, now - (30 - seq) * 3000));
+    store.flush(); // one run per line, so that age retention can take them one by one
+  }
   assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [...Array(50).keys()].map((i) => 4950 + i));
   assert.equal(store.query({ uuids: ["b"] }).length, 30);
   // b's records are 90 to 3 s old: the ones older than 60 s go.
@@ -61,13 +71,13 @@ Deno.test("retention keeps the newest lines per machine and drops old records by
   now += 3000;
   assert.equal(store.pruneByAge(), 1);
   assert.equal(store.counters.pruned, 4950 + 11);
-  // Counts stay right after an age prune: 60 more lines for b keep the newest 50.
+  // The line count stays right after an age prune: 60 more lines for b keep the newest 50.
   for (let seq = 100; seq < 160; seq++) store.add(line("b", seq, now));
   store.close();
   assert.deepEqual(seqs(store.query({ uuids: ["b"] })), [...Array(50).keys()].map((i) => 110 + i));
 });
 
-Deno.test("retention counts what is already stored when serve starts again", () => {
+Deno.test("retention removes whole runs, counting what was stored before serve started again", () => {
   const dir = join(Deno.makeTempDirSync(), "state");
   {
     using state = openState(dir);
@@ -79,8 +89,34 @@ Deno.test("retention counts what is already stored when serve starts again", () 
   using state = openState(dir);
   const store = new LogStore(state.db, { retainLines: 10 });
   for (let seq = 8; seq < 12; seq++) store.add(line("a", seq));
+  store.flush();
+  // Runs of 8 and 4: removing the 8 would leave fewer than 10, so both stay (at most one batch over the limit).
+  assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [...Array(12).keys()]);
+  for (let seq = 12; seq < 22; seq++) store.add(line("a", seq));
   store.close();
-  assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [...Array(10).keys()].map((i) => 12 + i));
+  assert.equal(store.counters.pruned, 12);
+});
+
+Deno.test("line ids grow in commit order and continue after a given id across runs", () => {
+  using state = openState();
+  const store = new LogStore(state.db);
+  for (let batch = 0; batch < 5; batch++) {
+    for (let seq = batch * 3; seq < batch * 3 + 3; seq++) store.add(line(seq % 2 ? "a" : "b", seq));
+    store.flush();
+  }
+  const all = store.query({});
+  assert.equal(all.length, 15);
+  assert.ok(all.every((row, i) => i === 0 || row.id > all[i - 1].id));
+  for (const [i, row] of all.entries()) {
+    assert.deepEqual(store.query({ afterId: row.id }).map((r) => r.id), all.slice(i + 1).map((r) => r.id));
+  }
+  assert.deepEqual(seqs(store.query({ tail: 4 })), seqs(all.slice(-4)));
+  assert.deepEqual(
+    seqs(store.query({ uuids: ["a"], afterId: all[4].id, tail: 2 })),
+    seqs(all.filter((r) => r.uuid === "a").slice(-2)),
+  );
+  store.close();
 });
 
 Deno.test("subscribers get matching lines as they are stored, within the batch time, no polling", async () => {
