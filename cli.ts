@@ -11,6 +11,8 @@
 import { Command, CommanderError, Option } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import { addrCommand } from "./src/cli/addr.ts";
+import { peersCommand } from "./src/cli/peers.ts";
+import { serveCommand } from "./src/cli/serve.ts";
 import { UserError } from "./src/errors.ts";
 import { LOG_LEVELS, setupLogging } from "./src/log.ts";
 import type { LogLevel } from "@logtape/logtape";
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError(false)
     .hook("preAction", (command) => setupLogging(command.opts().logLevel as LogLevel));
+  program.addCommand(serveCommand());
+  program.addCommand(peersCommand());
   program.addCommand(addrCommand());
   for (const command of [program, ...program.commands]) {
     command.exitOverride().configureOutput({

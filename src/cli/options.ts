@@ -11,6 +11,9 @@ import { parseDuration } from "../duration.ts";
 /** Default folder of the embedded state store. */
 export const DEFAULT_STATE_DIR = "/var/lib/siderolink";
 
+/** Default path of the control socket through which `peers` and `logs` ask the daemon. */
+export const DEFAULT_CONTROL_SOCKET = "/run/siderolink/siderolink.sock";
+
 /** Default TCP port of the kernel-log receiver on the server's tunnel address. */
 export const DEFAULT_LOG_PORT = 4001;
 

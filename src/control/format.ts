@@ -47,6 +47,8 @@ export function formatBytes(bytes: number): string {
 
 /** Lays rows out in columns separated by two spaces; `visible` measures cells that carry colour codes. */
 export function table(header: string[], rows: string[][]): string {
+  // ANSI colour codes start with ESC, a control character on purpose.
+  // deno-lint-ignore no-control-regex
   const visible = (cell: string) => cell.replace(/\x1b\[[0-9;]*m/g, "").length;
   const widths = header.map((title, column) => Math.max(visible(title), ...rows.map((row) => visible(row[column]))));
   return [header, ...rows].map((row) =>

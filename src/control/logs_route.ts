@@ -18,7 +18,7 @@
 
 import { canonicalUuid } from "../addressing.ts";
 import { UsageError } from "../errors.ts";
-import { type LineFilter, matchesRecord, parseSince } from "../logs/filter.ts";
+import { candidateNeedles, type LineFilter, matchesRecord, parseSince } from "../logs/filter.ts";
 import { isTalosLevel, parseRecord } from "../logs/record.ts";
 import type { LogFilter, LogRow, LogStore } from "../logs/store.ts";
 import type { ControlRoute } from "./server.ts";
@@ -122,8 +122,7 @@ export function parseLogsQuery(params: URLSearchParams, nowMs: number): LogsRequ
 /**
  * The handler of `/v1/logs`, for the daemon's control server.
  *
- * The history is read in one query; UUIDs, level and time are the store's to filter (and to tail, unless an
- * annotation filter needs the lines themselves). A follower subscribes in the same task as that query, which the
+ * UUIDs, level, time and tail are the store's to apply; annotations are tested on the lines. A follower subscribes in the same task as that query, which the
  * store guarantees to neither miss nor repeat a line; new lines wait until the history is sent, and a follower
  * that falls more than {@link MAX_BEHIND_BYTES} behind has its stream ended rather than the daemon's memory grow.
  *
@@ -136,21 +135,47 @@ export function logsRoute(store: LogHistory): ControlRoute {
   return (url) => {
     const { filter, tail, follow } = parseLogsQuery(url.searchParams, Date.now());
     const storeFilter: LogFilter = { uuids: filter.uuids, level: filter.level, sinceMs: filter.sinceMs };
-    const byAnnotation = ANNOTATIONS.some((key) => filter[key] !== undefined);
-    const keep = (row: LogRow) => {
-      const { record } = parseRecord(row.line);
-      return record !== undefined &&
-        matchesRecord({ cluster: filter.cluster, namespace: filter.namespace, machine: filter.machine }, record);
-    };
-    let history = store.query({ ...storeFilter, tail: byAnnotation ? undefined : tail });
-    if (byAnnotation) {
-      history = history.filter(keep);
-      if (tail !== undefined) history = history.slice(Math.max(0, history.length - tail));
-    }
-    return new Response(followingStream(store, storeFilter, byAnnotation ? keep : undefined, history, follow), {
+    const keep = annotationTest(filter);
+    const history = keep ? annotatedHistory(store, storeFilter, keep, tail) : store.query({ ...storeFilter, tail });
+    return new Response(followingStream(store, storeFilter, keep, history, follow), {
       headers: { "content-type": "application/x-ndjson; charset=utf-8" },
     });
   };
+}
+
+/**
+ * The test of a filter's annotations (cluster, namespace, machine) on a stored line, `undefined` when it names
+ * none. Only lines holding the annotation text are parsed.
+ */
+function annotationTest(filter: LineFilter): ((row: LogRow) => boolean) | undefined {
+  const annotations: LineFilter = { cluster: filter.cluster, namespace: filter.namespace, machine: filter.machine };
+  const needles = candidateNeedles(annotations);
+  if (!needles) return undefined;
+  return (row) => {
+    if (!needles.some((needle) => row.line.includes(needle))) return false;
+    const { record } = parseRecord(row.line);
+    return record !== undefined && matchesRecord(annotations, record);
+  };
+}
+
+/**
+ * The last `tail` stored lines that pass `keep`. The store cannot test annotations, so ever larger tails are
+ * asked for (4× each time) until enough lines pass or the history is exhausted: the work stays proportional to
+ * how far back the lines are, not to the whole history.
+ */
+function annotatedHistory(
+  store: LogHistory,
+  storeFilter: LogFilter,
+  keep: (row: LogRow) => boolean,
+  tail: number | undefined,
+): LogRow[] {
+  if (tail === undefined) return store.query(storeFilter).filter(keep);
+  if (tail === 0) return [];
+  for (let asked = Math.max(4 * tail, 1000);; asked *= 4) {
+    const rows = store.query({ ...storeFilter, tail: asked });
+    const kept = rows.filter(keep);
+    if (kept.length >= tail || rows.length < asked) return kept.slice(Math.max(0, kept.length - tail));
+  }
 }
 
 /** The response body: `history` as the client reads it, then (with `follow`) the new lines. */

@@ -108,12 +108,16 @@ Deno.test("history: every filter against a real store", async () => {
   await rejects(daemon.get("/v1/logs?level=loud"), /answered 400: level "loud": want error, warn, info or debug/);
 });
 
-Deno.test("history larger than one piece arrives whole and in order", async () => {
+Deno.test("history larger than one piece arrives whole and in order; annotation filters reach far back", async () => {
   await using daemon = await setup();
   const many = Array.from({ length: 3000 }, (_, seq) => aLinkUp.replace('"seq":812', `"seq":${seq}`));
   for (const line of many) store(daemon.logs, line);
   daemon.logs.flush();
   equal(await daemon.get(`/v1/logs?uuid=${UUID_A}&tail=3000`), lines(...many));
+  // The staging lines are 3,000 lines back: the route asks for ever larger tails until it has them.
+  equal(await daemon.get("/v1/logs?cluster=staging&tail=2"), lines(bDisk, bOk));
+  equal(await daemon.get("/v1/logs?cluster=staging&tail=5"), lines(bDisk, bOk));
+  equal(await daemon.get("/v1/logs?machine=prod-cp-1&tail=2"), lines(...many.slice(-2)));
 });
 
 /** Reads lines from a follow stream as they come. */

@@ -26,6 +26,8 @@ export interface ServeConfig {
   joinToken?: string | false;
   joinTokenFile?: string;
   inventory?: string;
+  /** CIDRs left out of the addresses machines report (AddressEvent). */
+  excludedAddresses: string[];
   accept: "any" | "known";
   controlSocket: string;
   peerGcAfterMs?: number;

@@ -1,0 +1,68 @@
+/**
+ * The Provision API as a gRPC service (`/sidero.link.ProvisionService/Provision`) over {@linkcode Provisioner}.
+ *
+ * @module
+ */
+
+import { status } from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
+import { logger } from "../log.ts";
+import type { GrpcService } from "../grpc/server.ts";
+import { loadService } from "../grpc/service.ts";
+import { type Provisioner, ProvisionError } from "./provisioner.ts";
+
+/** The request as decoded from the wire (field names of the .proto; proto3 optionals absent when unset). */
+interface WireRequest {
+  node_uuid: string;
+  node_public_key: string;
+  join_token?: string;
+  node_unique_token?: string;
+  talos_version?: string;
+  wireguard_over_grpc?: boolean;
+}
+
+const log = logger(["provision"]);
+
+/**
+ * The service to pass to `startGrpcServer`.
+ *
+ * @example
+ * ```ts
+ * await startGrpcServer({ host: "::", port: 8081, services: [provisionService(provisioner)] });
+ * ```
+ */
+export function provisionService(provisioner: Provisioner): GrpcService {
+  const definition = loadService(new URL("../proto/provision.proto", import.meta.url), "sidero.link.ProvisionService");
+  const Provision: grpc.handleUnaryCall<WireRequest, object> = (call, callback) => {
+    const request = call.request;
+    let pending: Promise<object>;
+    try {
+      pending = provisioner.provision({
+        nodeUuid: request.node_uuid,
+        nodePublicKey: request.node_public_key,
+        joinToken: request.join_token,
+        nodeUniqueToken: request.node_unique_token,
+        talosVersion: request.talos_version,
+        wireguardOverGrpc: request.wireguard_over_grpc,
+      }).then((response) => ({
+        server_endpoint: response.serverEndpoint,
+        server_public_key: response.serverPublicKey,
+        node_address_prefix: response.nodeAddressPrefix,
+        server_address: response.serverAddress,
+        grpc_peer_addr_port: response.grpcPeerAddrPort,
+      }));
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then((response) => callback(null, response), (error) => {
+      if (error instanceof ProvisionError) {
+        log.info("refused a provision from {peer}: {message}", { peer: call.getPeer(), message: error.message });
+        callback({ code: error.code, details: error.message }, null);
+      } else {
+        log.error("provision from {peer} failed: {error}", { peer: call.getPeer(), error: String(error) });
+        callback({ code: status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? error}` }, null);
+      }
+    });
+  };
+  return { definition, implementation: { Provision } };
+}

@@ -1,0 +1,231 @@
+/**
+ * `serve`: start-up in the order DESIGN.md gives (validate, state, device, reconcile, listen, announce), then
+ * run until SIGTERM or SIGINT, then shut down in reverse.
+ *
+ * @module
+ */
+
+import { serverAddress } from "../addressing.ts";
+import { peersReport } from "../control/peers.ts";
+import { type ControlServer, startControlServer } from "../control/server.ts";
+import { EventSink } from "../events/sink.ts";
+import { eventSinkHandlers, eventSinkServiceDefinition } from "../events/service.ts";
+import { ExcludedNetworks } from "../events/status.ts";
+import { EventStore } from "../events/store.ts";
+import { type GrpcServer, peerOf, startGrpcServer } from "../grpc/server.ts";
+import { formatIPv6 } from "../ipv6.ts";
+import { kernelArgs } from "../kernel_args.ts";
+import { publicKeyOf } from "../keys.ts";
+import { logger } from "../log.ts";
+import { LogPipeline } from "../logs/pipeline.ts";
+import { loadInventory, watchInventory } from "../machines/inventory.ts";
+import { MachineRegistry } from "../machines/registry.ts";
+import { MachineStore } from "../machines/store.ts";
+import { Provisioner } from "../provision/provisioner.ts";
+import { provisionService } from "../provision/service.ts";
+import { SqliteState } from "../state/sqlite.ts";
+import type { Device } from "../wireguard/device.ts";
+import { openDevice } from "../wireguard/select.ts";
+import { chooseJoinToken, joinHostPort, resolveEndpoint, type ServeConfig, splitHostPort } from "./config.ts";
+import { reconcilePeers, stalePeers } from "./peers.ts";
+
+const log = logger(["serve"]);
+
+/** How often peer GC looks for stale peers, at most (it also never waits longer than a tenth of its window). */
+const PEER_GC_INTERVAL_MS = 60_000;
+
+/** Runs the daemon until a stop signal; resolves after a clean shutdown. */
+export async function runDaemon(config: ServeConfig): Promise<void> {
+  const stop = stopSignal();
+  const daemon = await Daemon.start(config);
+  await stop;
+  log.info("stopping");
+  await daemon.stop();
+}
+
+/** A running daemon: every resource it opened, closed by {@linkcode Daemon.stop} in reverse order. */
+export class Daemon {
+  readonly #closers: { name: string; close: () => unknown }[] = [];
+
+  /** Starts everything; on a failure, closes what was already open and rethrows. */
+  static async start(config: ServeConfig): Promise<Daemon> {
+    const daemon = new Daemon();
+    try {
+      await daemon.#start(config);
+      return daemon;
+    } catch (error) {
+      await daemon.stop();
+      throw error;
+    }
+  }
+
+  async #start(config: ServeConfig): Promise<void> {
+    // 1. Everything that can be checked before touching the system.
+    const { endpoint, port: listenPort } = await resolveEndpoint(config.wireguardEndpoint);
+    const inventory = config.inventory ? await loadInventory(config.inventory) : new Map();
+    const api = splitHostPort(config.apiListen);
+
+    // 2. State.
+    const state = SqliteState.open(config.stateDir, "create");
+    this.#closers.push({ name: "state", close: () => state.close() });
+    const installation = state.installation();
+    const joinToken = chooseJoinToken(config, installation.joinToken);
+    if (joinToken !== installation.joinToken) state.setJoinToken(joinToken);
+    const machines = new MachineStore(state);
+    const registry = new MachineRegistry(machines.list(), inventory);
+    const server = formatIPv6(serverAddress(installation.installationId));
+
+    // 3. Device.
+    const device = openDevice(config.wireguardBackend, config.interfaceName);
+    this.#closers.push({
+      name: "device",
+      close: () => config.cleanupOnExit ? device.deleteLink() : device.close(),
+    });
+    await device.ensureLink();
+    await device.configure({ privateKey: installation.privateKey, listenPort });
+    await device.ensureAddress(`${server}/64`);
+
+    // 4. Peers as the records say.
+    const changes = reconcilePeers(await device.read(), machines.list());
+    if (changes.length > 0) await device.configure({ peers: changes });
+
+    // 5. Listeners.
+    const provisioner = new Provisioner({
+      installationId: installation.installationId,
+      serverPublicKey: await publicKeyOf(installation.privateKey),
+      serverAddress: server,
+      endpoints: [endpoint],
+      joinToken,
+      accept: config.accept,
+      machines,
+      registry,
+      device,
+    });
+    this.#grpc(
+      "Provision API",
+      await startGrpcServer({ host: api.host, port: api.port, services: [provisionService(provisioner)] }),
+    );
+    const logs = await LogPipeline.start({
+      hostname: server,
+      port: config.logPort,
+      identify: registry.identify,
+      db: state.db,
+      retainLines: config.logRetainLines,
+      retainAgeMs: config.logRetainAgeMs,
+    });
+    this.#closers.push({ name: "kernel-log receiver", close: () => logs.close() });
+    const eventSink = new EventSink({
+      identify: registry.identify,
+      store: new EventStore(state),
+      excluded: new ExcludedNetworks(config.excludedAddresses),
+      write: (line) => logs.writer.write(line),
+    });
+    this.#grpc(
+      "event sink",
+      await startGrpcServer({
+        host: server,
+        port: config.eventPort,
+        services: [{ definition: eventSinkServiceDefinition(), implementation: eventSinkHandlers(eventSink, peerOf) }],
+      }),
+    );
+    const control: ControlServer = await startControlServer(config.controlSocket, {
+      "/v1/peers": async () =>
+        Response.json(
+          peersReport(
+            await device.read(),
+            device.backend,
+            machines.list(),
+            registry.identityOf.bind(registry),
+            new Date(),
+          ),
+        ),
+    });
+    this.#closers.push({ name: "control socket", close: () => control.close() });
+    if (config.inventory) {
+      const path = config.inventory;
+      const stopWatching = watchInventory(
+        path,
+        (next) => {
+          registry.setInventory(next);
+          log.info("inventory {path} reloaded: {count} machines", { path, count: next.size });
+        },
+        (error) =>
+          log.error("inventory {path} not reloaded, keeping the previous one: {error}", { path, error: error.message }),
+      );
+      this.#closers.push({ name: "inventory watcher", close: stopWatching });
+    }
+    if (config.peerGcAfterMs !== undefined) this.#startPeerGc(device, machines, config.peerGcAfterMs);
+
+    // 6. One line with the effective settings; never the private key or the join token.
+    const apiHost = splitHostPort(endpoint).host;
+    log.info("serving {settings}", {
+      settings: {
+        interface: config.interfaceName,
+        backend: device.backend,
+        wireguardEndpoint: endpoint,
+        serverAddress: server,
+        provisionApi: config.apiListen,
+        kernelLogs: joinHostPort(server, config.logPort),
+        events: joinHostPort(server, config.eventPort),
+        controlSocket: config.controlSocket,
+        stateDir: config.stateDir,
+        machines: machines.list().length,
+        accept: config.accept,
+        joinToken: joinToken ? "required (siderolink addr --kernel-args prints it)" : "not required",
+        kernelArgs: kernelArgs({
+          serverAddress: server,
+          logPort: config.logPort,
+          eventPort: config.eventPort,
+          apiEndpoint: joinHostPort(apiHost, api.port),
+        }).join(" ") + (joinToken ? " (add ?jointoken=…: siderolink addr --kernel-args)" : ""),
+      },
+    });
+  }
+
+  #grpc(name: string, server: GrpcServer): void {
+    this.#closers.push({ name, close: () => server.shutdown() });
+  }
+
+  #startPeerGc(device: Device, machines: MachineStore, afterMs: number): void {
+    const sweep = async () => {
+      try {
+        const stale = stalePeers(await device.read(), machines.list(), new Date(), afterMs);
+        if (stale.length === 0) return;
+        await device.configure({
+          peers: stale.map((record) => ({ publicKey: Uint8Array.fromBase64(record.publicKey!), remove: true })),
+        });
+        for (const record of stale) machines.clearPublicKey(record.uuid);
+        log.info("peer GC removed {count} peers: {uuids}", { count: stale.length, uuids: stale.map((r) => r.uuid) });
+      } catch (error) {
+        log.error("peer GC failed: {error}", { error: (error as Error).message });
+      }
+    };
+    const timer = setInterval(sweep, Math.min(PEER_GC_INTERVAL_MS, Math.max(1000, afterMs / 10)));
+    this.#closers.push({ name: "peer GC", close: () => clearInterval(timer) });
+  }
+
+  /** Closes everything that was opened, last first; a failing step is logged and the rest still run. */
+  async stop(): Promise<void> {
+    for (const { name, close } of this.#closers.splice(0).reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        log.error("closing the {name} failed: {error}", { name, error: (error as Error).message });
+      }
+    }
+  }
+}
+
+/** Resolves on the first SIGTERM or SIGINT; a second one exits at once. */
+function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    let received = false;
+    const onSignal = () => {
+      if (received) Deno.exit(1);
+      received = true;
+      resolve();
+    };
+    Deno.addSignalListener("SIGTERM", onSignal);
+    Deno.addSignalListener("SIGINT", onSignal);
+  });
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""Plays the Talos side of SideroLink with independent implementations: Python grpcio for the Provision API and
+the event sink (stubs generated at run time by Debian's grpc_tools protoc from a copy of the project's .proto files
+without proto3 `optional` labels, which that protoc predates; the wire format is the same), and plain sockets for
+kernel logs.
+
+Usage:
+  talos_node.py provision API UUID PUBLIC_KEY [TOKEN]   -> one JSON line: the response, or {"code", "details"}
+  talos_node.py publish SINK EVENTS_JSON                 -> one JSON line per event: {"id", "code", "details"}
+  talos_node.py send-logs HOST PORT RECORDS_FILE         -> sends the file's bytes over one TCP connection
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+
+PROTO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "proto")
+
+
+def load_stubs():
+    out = tempfile.mkdtemp(prefix="talos-node-")
+    for name in os.listdir(PROTO_DIR):
+        if name.endswith(".proto"):
+            with open(os.path.join(PROTO_DIR, name)) as source:
+                text = re.sub(r"^(\s*)optional ", r"\1", source.read(), flags=re.M)
+            with open(os.path.join(out, name), "w") as target:
+                target.write(text)
+    protos = [name for name in os.listdir(out) if name.endswith(".proto")]
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", out, "--python_out", out, "--grpc_python_out", out]
+                   + protos, check=True)
+    sys.path.insert(0, out)
+
+
+def provision(api, uuid, public_key, token=None):
+    import grpc
+    import provision_pb2
+    import provision_pb2_grpc
+    request = provision_pb2.ProvisionRequest(node_uuid=uuid, node_public_key=public_key, node_unique_token="",
+                                             talos_version="v1.9.5")
+    if token:
+        request.join_token = token
+    with grpc.insecure_channel(api) as channel:
+        stub = provision_pb2_grpc.ProvisionServiceStub(channel)
+        try:
+            response = stub.Provision(request, timeout=30)
+        except grpc.RpcError as error:
+            print(json.dumps({"code": error.code().name, "details": error.details()}))
+            return
+    print(json.dumps({
+        "server_endpoint": list(response.server_endpoint),
+        "server_public_key": response.server_public_key,
+        "node_address_prefix": response.node_address_prefix,
+        "server_address": response.server_address,
+        "grpc_peer_addr_port": response.grpc_peer_addr_port,
+    }))
+
+
+def publish(sink, events_json):
+    import grpc
+    from google.protobuf import any_pb2, json_format
+    import events_pb2
+    import events_pb2_grpc
+    import machine_pb2
+    with grpc.insecure_channel(sink) as channel:
+        stub = events_pb2_grpc.EventSinkServiceStub(channel)
+        for event in json.loads(events_json):
+            request = events_pb2.EventRequest(id=event["id"], actor_id=event.get("actor_id", ""))
+            if "type" in event:
+                message = getattr(machine_pb2, event["type"])()
+                json_format.ParseDict(event.get("payload", {}), message)
+                request.data.CopyFrom(any_pb2.Any(type_url="type.googleapis.com/machine." + event["type"],
+                                                  value=message.SerializeToString()))
+            elif "type_url" in event:
+                request.data.CopyFrom(any_pb2.Any(type_url=event["type_url"], value=bytes.fromhex(event["value_hex"])))
+            try:
+                stub.Publish(request, timeout=10)
+                print(json.dumps({"id": event["id"], "code": "OK"}), flush=True)
+            except grpc.RpcError as error:
+                print(json.dumps({"id": event["id"], "code": error.code().name, "details": error.details()}), flush=True)
+
+
+def send_logs(host, port, path):
+    with open(path, "rb") as source:
+        data = source.read()
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(data)
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(5)
+        try:
+            connection.recv(1)
+        except (socket.timeout, ConnectionResetError):
+            pass
+
+
+def main():
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "send-logs":
+        send_logs(*args)
+        return
+    load_stubs()
+    {"provision": provision, "publish": publish}[command](*args)
+
+
+if __name__ == "__main__":
+    main()
