@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import type { MachineIdentity } from "../machines/identity.ts";
+import { type LogEntry, LogReceiver } from "./receiver.ts";
+
+const LOOPBACK = "::ffff:127.0.0.1";
+const encoder = new TextEncoder();
+
+function record(seq: number): string {
+  const clock = 1_000_000 + seq;
+  const time = new Date(Date.UTC(2026, 2, 2, 8, 0, 1) + seq / 1000).toISOString();
+  return `{"clock":${clock},"facility":"kern","msg":"m${seq}\\n","priority":"info","seq":${seq},"talos-level":"info","talos-time":"${time}"}\n`;
+}
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+Deno.test("a long-lived connection follows identity changes, and is closed when its machine goes away", async () => {
+  let identity: MachineIdentity | undefined = { serverUuid: "u-1", cluster: "old" };
+  const entries: LogEntry[] = [];
+  await using receiver = await LogReceiver.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    identify: (address) => address === LOOPBACK ? identity : undefined,
+    sink: (entry) => entries.push(entry),
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+  await conn.write(encoder.encode(record(1)));
+  await waitFor(() => entries.length === 1, "the first record");
+  identity = { serverUuid: "u-1", cluster: "new", machine: "m" };
+  await conn.write(encoder.encode(record(2)));
+  await waitFor(() => entries.length === 2, "the second record");
+  assert.deepEqual(entries.map((entry) => JSON.parse(entry.line).cluster), ["old", "new"]);
+  assert.equal(JSON.parse(entries[1].line).machine, "m");
+  assert.equal(entries[1].boot, entries[0].boot);
+
+  identity = undefined;
+  await conn.write(encoder.encode(record(3)));
+  assert.equal(await conn.read(new Uint8Array(1)), null, "the server closed the connection");
+  conn.close();
+  assert.equal(entries.length, 2);
+  await waitFor(() => receiver.counters.open === 0, "the handler to end");
+  assert.equal(receiver.counters.refused, 1);
+});
+
+Deno.test("close() stops accepting and ends open connections, handing on what was read", async () => {
+  const entries: LogEntry[] = [];
+  const receiver = await LogReceiver.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    identify: () => ({ serverUuid: "u-1" }),
+    sink: (entry) => entries.push(entry),
+  });
+  const port = receiver.port;
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port });
+  const partial = await Deno.connect({ hostname: "127.0.0.1", port });
+  await partial.write(encoder.encode(record(1) + record(2).slice(0, -1))); // the last one has no "\n" yet
+  await waitFor(() => entries.length === 1 && receiver.counters.open === 2, "the first record");
+  await receiver.close();
+  assert.deepEqual(entries.map((entry) => entry.seq), [1, 2]);
+  assert.equal(receiver.counters.open, 0);
+  for (const conn of [idle, partial]) {
+    assert.equal(await conn.read(new Uint8Array(1)), null);
+    conn.close();
+  }
+  await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port }), Deno.errors.ConnectionRefused);
+  await receiver.close(); // twice is fine
+});
+
+Deno.test("a sink that throws is counted and the connection goes on", async () => {
+  let calls = 0;
+  await using receiver = await LogReceiver.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    identify: () => ({ serverUuid: "u-1" }),
+    sink: () => {
+      if (++calls === 1) throw new Error("sink broke");
+    },
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+  await conn.write(encoder.encode(record(1) + record(2) + record(2)));
+  await conn.closeWrite();
+  assert.equal(await conn.read(new Uint8Array(1)), null);
+  conn.close();
+  await waitFor(() => receiver.counters.open === 0, "the handler to end");
+  assert.deepEqual(
+    { ...receiver.counters },
+    {
+      accepted: 2,
+      duplicates: 1,
+      malformed: 0,
+      truncated: 0,
+      refused: 0,
+      connections: 1,
+      open: 0,
+      sinkErrors: 1,
+    },
+  );
+});
+
+Deno.test("binding fails at once with a clear error when the port is taken", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await assert.rejects(
+    LogReceiver.listen({ hostname: "127.0.0.1", port: taken.addr.port, identify: () => undefined, sink: () => {} }),
+    /cannot listen for kernel logs on \[127\.0\.0\.1\]:\d+: .*(in use|AddrInUse)/i,
+  );
+});
