@@ -11,6 +11,7 @@
 import { Command, CommanderError, Option } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import { addrCommand } from "./src/cli/addr.ts";
+import { logsCommand } from "./src/cli/logs.ts";
 import { peersCommand } from "./src/cli/peers.ts";
 import { serveCommand } from "./src/cli/serve.ts";
 import { UserError } from "./src/errors.ts";
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .hook("preAction", (command) => setupLogging(command.opts().logLevel as LogLevel));
   program.addCommand(serveCommand());
   program.addCommand(peersCommand());
+  program.addCommand(logsCommand());
   program.addCommand(addrCommand());
   for (const command of [program, ...program.commands]) {
     command.exitOverride().configureOutput({

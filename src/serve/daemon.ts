@@ -6,6 +6,7 @@
  */
 
 import { serverAddress } from "../addressing.ts";
+import { logsRoute } from "../control/logs_route.ts";
 import { peersReport } from "../control/peers.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import { EventSink } from "../events/sink.ts";
@@ -129,6 +130,7 @@ export class Daemon {
       }),
     );
     const control: ControlServer = await startControlServer(config.controlSocket, {
+      "/v1/logs": logsRoute(logs.store),
       "/v1/peers": async () =>
         Response.json(
           peersReport(
