@@ -7,7 +7,8 @@ kernel logs.
 Usage:
   talos_node.py provision API UUID PUBLIC_KEY [TOKEN]   -> one JSON line: the response, or {"code", "details"}
   talos_node.py publish SINK EVENTS_JSON                 -> one JSON line per event: {"id", "code", "details"}
-  talos_node.py send-logs HOST PORT RECORDS_FILE         -> sends the file's bytes over one TCP connection
+  talos_node.py send-logs HOST PORT RECORDS_FILE [SOURCE] -> sends the file's bytes over one TCP connection
+                                                            (from SOURCE, when given)
 """
 
 import json
@@ -83,10 +84,11 @@ def publish(sink, events_json):
                 print(json.dumps({"id": event["id"], "code": error.code().name, "details": error.details()}), flush=True)
 
 
-def send_logs(host, port, path):
+def send_logs(host, port, path, source_address=None):
     with open(path, "rb") as source:
         data = source.read()
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
+    bind = (source_address, 0) if source_address else None
+    with socket.create_connection((host, int(port)), timeout=10, source_address=bind) as connection:
         connection.sendall(data)
         connection.shutdown(socket.SHUT_WR)
         connection.settimeout(5)
