@@ -21,10 +21,11 @@ import type { MachineRecord } from "./store.ts";
 export class MachineRegistry {
   #inventory: Inventory;
   readonly #byAddress = new Map<string, MachineRecord>();
+  readonly #addressOf = new Map<string, string>();
 
   constructor(records: Iterable<MachineRecord>, inventory: Inventory) {
     this.#inventory = inventory;
-    for (const record of records) this.#byAddress.set(record.address, record);
+    for (const record of records) this.update(record);
   }
 
   /** The identity of the machine at `address`, with the inventory's names (else the names stored with it). */
@@ -52,9 +53,9 @@ export class MachineRegistry {
 
   /** Takes a machine's new or changed record after a provision. */
   update(record: MachineRecord): void {
-    for (const [address, existing] of this.#byAddress) {
-      if (existing.uuid === record.uuid && address !== record.address) this.#byAddress.delete(address);
-    }
+    const previous = this.#addressOf.get(record.uuid);
+    if (previous !== undefined && previous !== record.address) this.#byAddress.delete(previous);
+    this.#addressOf.set(record.uuid, record.address);
     this.#byAddress.set(record.address, record);
   }
 

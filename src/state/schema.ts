@@ -57,4 +57,6 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (uuid, id)
   );
   `,
+  // Provisioning looks machines up by key, to refuse a key another machine already holds.
+  `CREATE INDEX machines_by_public_key ON machines (public_key);`,
 ];

@@ -49,6 +49,11 @@ export class ServeProcess implements AsyncDisposable {
     return serve;
   }
 
+  /** The serve process's id (`ip netns exec` execs serve, so it is serve's own). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Waits until `condition` holds (checked on every new output line), or fails after `timeoutMs`. */
   async waitFor(condition: () => boolean, timeoutMs = 20_000, what = "condition"): Promise<void> {
     const deadline = Date.now() + timeoutMs;

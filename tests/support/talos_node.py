@@ -6,6 +6,8 @@ kernel logs.
 
 Usage:
   talos_node.py provision API UUID PUBLIC_KEY [TOKEN]   -> one JSON line: the response, or {"code", "details"}
+  talos_node.py provision-many API COUNT THREADS [TOKEN] -> provisions COUNT new UUIDs (random keys) over one
+                                                            channel from THREADS threads; one JSON line of figures
   talos_node.py publish SINK EVENTS_JSON                 -> one JSON line per event: {"id", "code", "details"}
   talos_node.py send-logs HOST PORT RECORDS_FILE [SOURCE] -> sends the file's bytes over one TCP connection
                                                             (from SOURCE, when given)
@@ -60,6 +62,41 @@ def provision(api, uuid, public_key, token=None):
     }))
 
 
+def provision_many(api, count, threads, token=None):
+    import base64
+    import concurrent.futures
+    import time
+    import uuid as uuids
+    import grpc
+    import provision_pb2
+    import provision_pb2_grpc
+    count, threads = int(count), int(threads)
+    with grpc.insecure_channel(api) as channel:
+        stub = provision_pb2_grpc.ProvisionServiceStub(channel)
+
+        def call(index):
+            request = provision_pb2.ProvisionRequest(node_uuid=str(uuids.uuid4()),
+                                                     node_public_key=base64.b64encode(os.urandom(32)).decode(),
+                                                     node_unique_token="", talos_version="v1.9.5")
+            if token:
+                request.join_token = token
+            try:
+                stub.Provision(request, timeout=30)
+                return None
+            except grpc.RpcError as error:
+                return error.code().name
+
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(call, range(count)))
+        seconds = time.monotonic() - started
+    errors = {}
+    for result in results:
+        if result:
+            errors[result] = errors.get(result, 0) + 1
+    print(json.dumps({"count": count, "seconds": seconds, "errors": errors}))
+
+
 def publish(sink, events_json):
     import grpc
     from google.protobuf import any_pb2, json_format
@@ -104,7 +141,7 @@ def main():
         send_logs(*args)
         return
     load_stubs()
-    {"provision": provision, "publish": publish}[command](*args)
+    {"provision": provision, "provision-many": provision_many, "publish": publish}[command](*args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,17 @@
+/**
+ * `deno task bench`: every benchmark, each printing its figures next to a baseline measured in the same run.
+ * Needs root (network namespaces), wireguard-go, Python grpcio and jq, as the tests do.
+ *
+ * @module
+ */
+
+import { benchLogIngest } from "../src/logs/bench.ts";
+import { benchLogsCli } from "./bench_logs_cli.ts";
+import { benchProvision } from "./bench_provision.ts";
+
+console.log("== kernel-log ingest (4 connections, 250,000 records) ==");
+console.log(JSON.stringify(await benchLogIngest(), null, 2));
+console.log("\n== logs: --tail on the store, --follow latency, --stdin against jq ==");
+await benchLogsCli();
+console.log("\n== provisioning 10,000 machines, memory, peers ==");
+await benchProvision();
