@@ -3,7 +3,8 @@
  * (Python clients bound to 127.0.0.2, 127.0.0.3, …, since a Deno client cannot choose its source address),
  * through the whole path (split, parse, de-duplicate, annotate, store, stdout to /dev/null), next to the raw
  * TCP throughput of the same bytes measured in the same run (a receiver that only reads). Each figure is timed
- * from the first accepted connection to the last line handled (and, for the full path, stored and written).
+ * from the first accepted connection to the last line handled (and, for the full path, stored and written), in
+ * wall time and in this process's CPU time (the clients are other processes).
  *
  * Run: `deno run -A src/logs/bench.ts [records] [connections]`
  *
@@ -30,9 +31,14 @@ export interface LogIngestBenchOptions {
 /** One measured run. */
 export interface IngestFigure {
   lines: number;
+  /** Wall time from the first accepted connection to the last line handled. */
   seconds: number;
   linesPerSecond: number;
   megabytesPerSecond: number;
+  /** CPU time of this process (all its threads) over the same span, from /proc/self/stat. */
+  cpuSeconds: number;
+  /** Lines per CPU-second: the figure that other load on a shared machine disturbs least. */
+  linesPerCpuSecond: number;
 }
 
 /** The benchmark's result. */
@@ -146,16 +152,41 @@ async function kernelMessages(): Promise<string[]> {
   return ["eth0: Link is Up - 1Gbps/Full - flow control rx/tx"];
 }
 
-/** Reads and discards every byte; returns the seconds from the first accept to the last EOF. */
-async function rawReceive(send: (port: number) => Promise<unknown>): Promise<number> {
+/** A span of wall and CPU time, started at the first accepted connection. */
+class Span {
+  #wall = 0;
+  #cpu = 0;
+
+  /** Starts the span (once). */
+  start(): void {
+    if (this.#wall !== 0) return;
+    this.#wall = performance.now();
+    this.#cpu = cpuSeconds();
+  }
+
+  /** Wall and CPU seconds since the start. */
+  end(): { seconds: number; cpuSeconds: number } {
+    return { seconds: (performance.now() - this.#wall) / 1000, cpuSeconds: cpuSeconds() - this.#cpu };
+  }
+}
+
+/** User and system CPU time of this process, all threads (fields 14 and 15 of /proc/self/stat, in ticks of 10 ms). */
+function cpuSeconds(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Reads and discards every byte. */
+async function rawReceive(send: (port: number) => Promise<unknown>): Promise<{ seconds: number; cpuSeconds: number }> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let first = 0;
+  const span = new Span();
   const readers: Promise<void>[] = [];
   const accepting = (async () => {
     for await (const conn of listener) {
-      first ||= performance.now();
+      span.start();
       readers.push((async () => {
-        const buffer = new Uint8Array(64 * 1024);
+        const buffer = new Uint8Array(256 * 1024);
         while (await conn.read(buffer) !== null) { /* discard */ }
         conn.close();
       })());
@@ -163,34 +194,31 @@ async function rawReceive(send: (port: number) => Promise<unknown>): Promise<num
   })().catch(() => {});
   await send(listener.addr.port);
   await Promise.all(readers);
-  const seconds = (performance.now() - first) / 1000;
+  const result = span.end();
   listener.close();
   await accepting;
-  return seconds;
+  return result;
 }
 
-/** Runs the kernel-log path with or without the store; returns the seconds and the store's counts. */
+/** Runs the kernel-log path with or without the store. */
 async function pipelineRun(
   dir: string,
   identities: Map<string, MachineIdentity>,
   send: (port: number) => Promise<unknown>,
   withStore: boolean,
-): Promise<{ seconds: number; stored: number; notStored: number }> {
-  const stateDir = join(dir, withStore ? "state" : "state-unused");
-  using state = SqliteState.open(stateDir, "create");
+): Promise<{ seconds: number; cpuSeconds: number; stored: number; notStored: number }> {
+  using state = SqliteState.open(join(dir, withStore ? "state" : "state-unused"), "create");
   using devNull = await Deno.open("/dev/null", { write: true });
-  let first = 0;
+  const span = new Span();
   const identify = (address: string) => {
-    first ||= performance.now();
+    span.start();
     return identities.get(address);
   };
-  let seconds: number;
   if (withStore) {
     const logs = await LogPipeline.start({ hostname: "127.0.0.1", port: 0, identify, db: state.db, output: devNull });
     await send(logs.receiver.port);
     await logs.close(); // waits for the connections, commits the store, writes out stdout
-    seconds = (performance.now() - first) / 1000;
-    return { seconds, stored: logs.counters.store.stored, notStored: logs.counters.store.failed };
+    return { ...span.end(), stored: logs.counters.store.stored, notStored: logs.counters.store.failed };
   }
   const writer = new LineWriter(devNull);
   const receiver = await LogReceiver.listen({
@@ -202,17 +230,17 @@ async function pipelineRun(
   await send(receiver.port);
   await receiver.close();
   await writer.close();
-  seconds = (performance.now() - first) / 1000;
-  return { seconds, stored: 0, notStored: 0 };
+  return { ...span.end(), stored: 0, notStored: 0 };
 }
 
-function figure(lines: number, bytes: number, run: number | { seconds: number }): IngestFigure {
-  const seconds = typeof run === "number" ? run : run.seconds;
+function figure(lines: number, bytes: number, run: { seconds: number; cpuSeconds: number }): IngestFigure {
   return {
     lines,
-    seconds: Math.round(seconds * 1000) / 1000,
-    linesPerSecond: Math.round(lines / seconds),
-    megabytesPerSecond: Math.round(bytes / seconds / 1e5) / 10,
+    seconds: Math.round(run.seconds * 1000) / 1000,
+    linesPerSecond: Math.round(lines / run.seconds),
+    megabytesPerSecond: Math.round(bytes / run.seconds / 1e5) / 10,
+    cpuSeconds: Math.round(run.cpuSeconds * 100) / 100,
+    linesPerCpuSecond: Math.round(lines / Math.max(run.cpuSeconds, 0.01)),
   };
 }
 

@@ -24,8 +24,13 @@ export const BIND_RETRY_MS = 20_000;
 /** Pause between two binding attempts. */
 const BIND_RETRY_STEP_MS = 250;
 
-/** Bytes read at once from a connection. */
-const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Read sizes: a connection starts small (most are idle: a machine sends a few lines now and then, and thousands
+ * of connections may wait at once) and grows while reads fill the buffer (a burst: bigger reads mean fewer
+ * trips through the event loop per line), shrinking again when it quiets down.
+ */
+const MIN_READ_BYTES = 8 * 1024;
+const MAX_READ_BYTES = 256 * 1024;
 
 /** One accepted record, with everything the output and the store need. */
 export interface LogEntry {
@@ -256,7 +261,7 @@ export class LogReceiver implements AsyncDisposable {
       counters.malformed++;
     }, this.#options.maxLineBytes ?? MAX_LINE_BYTES);
 
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    let buffer = new Uint8Array(MIN_READ_BYTES);
     try {
       for (;;) {
         let n: number | null;
@@ -286,6 +291,8 @@ export class LogReceiver implements AsyncDisposable {
           formatter = new LineFormatter(annotations(identity));
         }
         splitter.push(buffer.subarray(0, n));
+        if (n === buffer.length && n < MAX_READ_BYTES) buffer = new Uint8Array(n * 4);
+        else if (n < buffer.length / 16 && buffer.length > MIN_READ_BYTES) buffer = new Uint8Array(buffer.length / 4);
       }
       splitter.end();
     } finally {

@@ -126,3 +126,12 @@ Deno.test("the fast time reader agrees with Date.parse", () => {
     assert.equal(recordTimeMs({ "talos-time": text }), Number.isFinite(expected) ? expected : undefined, text);
   }
 });
+
+Deno.test("a __proto__ key is an ordinary key, kept in its place", () => {
+  const { record } = parseRecord('{"seq":1,"__proto__":{"x":1},"msg":"m"}');
+  assert.ok(record);
+  const line = new LineFormatter({ server_uuid: "u" }).format(record);
+  assert.equal(line, '{"__proto__":{"x":1},"msg":"m","seq":1,"server_uuid":"u"}');
+  // The fast path again for the next, ordinary shape.
+  assert.equal(new LineFormatter({ server_uuid: "u" }).format({ seq: 2 }), '{"seq":2,"server_uuid":"u"}');
+});
