@@ -1,11 +1,12 @@
 // A grpc-js client that runs unchanged under Node and under Deno: for each of `rounds` rounds it opens a
 // channel, makes `calls` Provision calls (`parallel` at a time), then `close()`s it, which sends HTTP/2 GOAWAY
-// with last-stream-id 0. Usage: grpc_node_client.mjs HOST:PORT CALLS ROUNDS [PARALLEL]. Prints one JSON line:
+// with last-stream-id 0. Usage: grpc_node_client.mjs HOST:PORT CALLS ROUNDS [PARALLEL [UUID]], where UUID is sent
+// in every call instead of a UUID per call (the test server answers "slow" late). Prints one JSON line:
 // {"calls": done, "failed": n, "peers": [distinct peers the server reported]}.
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 
-const [target, calls, rounds, parallel = "16"] = process.argv.slice(2);
+const [target, calls, rounds, parallel = "16", fixedUuid] = process.argv.slice(2);
 const proto = new URL("../../src/proto/provision.proto", import.meta.url);
 const root = new protobuf.Root().loadSync(decodeURIComponent(proto.pathname), { keepCase: true });
 const Request = root.lookupType("sidero.link.ProvisionRequest");
@@ -18,7 +19,8 @@ for (let round = 0; round < Number(rounds); round++) {
   let next = 0;
   const worker = async () => {
     while (next < Number(calls)) {
-      const uuid = `call-${round}-${next++}`;
+      const uuid = fixedUuid ?? `call-${round}-${next}`;
+      next++;
       try {
         const reply = await new Promise((resolve, reject) =>
           client.makeUnaryRequest(

@@ -13,6 +13,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
+import { fileURLToPath } from "node:url";
 import { formatHostPort, type GrpcService, peerOf, startGrpcServer } from "../../src/grpc/server.ts";
 import { loadService } from "../../src/grpc/service.ts";
 
@@ -35,6 +36,56 @@ const provision: GrpcService = {
     },
   },
 };
+
+/** glibc's malloc debugging library (glibc 2.34+, package libc6), which `MALLOC_CHECK_` needs preloaded. */
+export const MALLOC_DEBUG_LIBRARY = `/usr/lib/${Deno.build.arch}-linux-gnu/libc_malloc_debug.so.0`;
+
+/** Environment under which glibc aborts on heap corruption and fills freed memory, so that a use-after-free shows. */
+export const MALLOC_CHECKS: Record<string, string> = {
+  LD_PRELOAD: MALLOC_DEBUG_LIBRARY,
+  MALLOC_CHECK_: "3",
+  MALLOC_PERTURB_: "165",
+};
+
+/** The test server running in a child process. Disposing it kills the child if it still runs. */
+export interface TestServer extends AsyncDisposable {
+  readonly port: number;
+  readonly pid: number;
+  /** Resolves when the child exits. */
+  readonly status: Promise<Deno.CommandStatus>;
+  /** Whether the child has not exited. */
+  alive(): boolean;
+  /** The child's resident memory in KiB (VmRSS). */
+  rssKiB(): number;
+}
+
+/** Starts this script in a child process under {@link MALLOC_CHECKS}, on 127.0.0.1 at a free port. */
+export async function spawnTestServer(options: { unfiltered?: boolean } = {}): Promise<TestServer> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", fileURLToPath(import.meta.url), ...(options.unfiltered ? ["--unfiltered"] : [])],
+    env: MALLOC_CHECKS,
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let exited = false;
+  const status = child.status.then((status) => (exited = true, status));
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const { value } = await lines.read();
+  if (!value) throw new Error(`test server exited before listening: ${JSON.stringify(await status)}`);
+  const { port } = JSON.parse(value) as { port: number };
+  return {
+    port,
+    pid: child.pid,
+    status,
+    alive: () => !exited,
+    rssKiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${child.pid}/status`))![1]),
+    [Symbol.asyncDispose]: async () => {
+      if (!exited) child.kill("SIGKILL");
+      await status;
+      await lines.cancel();
+    },
+  };
+}
 
 async function listenUnfiltered(host: string): Promise<number> {
   const server = new grpc.Server();
