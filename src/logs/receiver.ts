@@ -228,6 +228,7 @@ export class LogReceiver implements AsyncDisposable {
       const record = parsed.record;
       if (!record) {
         counters.malformed++;
+        log.debug("skipped a line from {address}: {reason}", { address, reason: parsed.error });
         return;
       }
       if (truncated) record.truncated = true;
