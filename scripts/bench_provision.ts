@@ -10,7 +10,7 @@
  */
 
 import { join } from "node:path";
-import { NetNs, run } from "../tests/support/netns.ts";
+import { NetNs } from "../tests/support/netns.ts";
 import { runCli } from "../tests/support/cli.ts";
 import { ServeProcess } from "../tests/support/serve_process.ts";
 
@@ -83,7 +83,6 @@ export async function benchProvision(machines = 10_000): Promise<void> {
     );
   } finally {
     await serve.stop();
-    await run("pkill", ["-f", `wireguard-go ${iface}`]).catch(() => {});
     await Deno.remove(work, { recursive: true });
   }
 }

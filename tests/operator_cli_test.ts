@@ -6,7 +6,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { formatKey, generatePrivateKey, publicKeyOf } from "../src/keys.ts";
-import { NetNs, run } from "./support/netns.ts";
+import { NetNs } from "./support/netns.ts";
 import { isRoot, onPath, skipUnless } from "./support/requirements.ts";
 import { runCli } from "./support/cli.ts";
 import { ServeProcess } from "./support/serve_process.ts";
@@ -219,7 +219,6 @@ Deno.test(
       );
     } finally {
       await serve.stop("SIGKILL");
-      await run("pkill", ["-f", `wireguard-go ${iface}`]).catch(() => {});
       await Deno.remove(work, { recursive: true });
     }
   },

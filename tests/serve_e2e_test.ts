@@ -10,7 +10,7 @@ import { EventStore } from "../src/events/store.ts";
 import { formatKey, generatePrivateKey, publicKeyOf } from "../src/keys.ts";
 import { MachineStore } from "../src/machines/store.ts";
 import { SqliteState } from "../src/state/sqlite.ts";
-import { linkNamespaces, NetNs, run } from "./support/netns.ts";
+import { linkNamespaces, NetNs } from "./support/netns.ts";
 import { isRoot, onPath, skipUnless } from "./support/requirements.ts";
 import { ServeProcess } from "./support/serve_process.ts";
 import { dmesgRecords, expectedLine, jsonLines } from "./support/talos_records.ts";
@@ -304,7 +304,6 @@ Deno.test({ name: "serve end to end with a real WireGuard peer, real logs and re
     ok(!everything.includes(TOKEN), "no join token in any output");
   } finally {
     await serve.stop("SIGKILL");
-    await run("pkill", ["-f", `wireguard-go ${serverIface}`]).catch(() => {});
     await Deno.remove(work, { recursive: true });
   }
 });

@@ -55,7 +55,19 @@ export class NetNs implements AsyncDisposable {
     return ["netns", "exec", this.name, command, ...args];
   }
 
+  /**
+   * Kills every process still in the namespace (a daemon such as wireguard-go holds its TUN device, and so the
+   * namespace, alive after `ip netns delete`), then deletes it.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
+    const pids = await run("ip", ["netns", "pids", this.name]).catch(() => "");
+    for (const pid of pids.split("\n").filter(Boolean)) {
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
     await run("ip", ["netns", "delete", this.name]).catch((error) =>
       console.error(`could not remove namespace ${this.name}: ${error.message}`)
     );
