@@ -76,6 +76,10 @@ export function serveCommand(): Command {
       flag("--log-retain-age <duration>", "kernel-log lines kept this long").default(30 * 86_400_000, "30d")
         .argParser(parseDurationFlag),
     )
+    .addOption(
+      flag("--log-rate-limit <lines>", "kernel-log lines per second per machine; more are dropped and counted")
+        .argParser(parseCount),
+    )
     .addOption(flag("--cleanup-on-exit", "remove the interface and its peers on exit"))
     .action(async (options: Record<string, unknown>) => {
       if (typeof options.config === "string") applyConfigFile(command, options.config);
@@ -121,6 +125,7 @@ function toConfig(options: Record<string, unknown>): ServeConfig {
     peerGcAfterMs: options.peerGcAfter as number | undefined,
     logRetainLines: options.logRetainLines as number,
     logRetainAgeMs: options.logRetainAge as number,
+    logRateLimit: options.logRateLimit as number | undefined,
     cleanupOnExit: options.cleanupOnExit === true,
   };
 }

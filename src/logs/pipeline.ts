@@ -29,6 +29,8 @@ export interface LogPipelineOptions {
   retainAgeMs?: number;
   /** How long to retry binding while the address is not available (default 20 s). */
   bindRetryMs?: number;
+  /** Most lines per second per machine; unlimited when absent. */
+  rateLimit?: number;
 }
 
 /** All counters of the path, for metrics. */

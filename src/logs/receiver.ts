@@ -15,6 +15,7 @@ import { logger } from "../log.ts";
 import { annotations, type IdentifyByAddress, type MachineIdentity } from "../machines/identity.ts";
 import { Deduplicator } from "./dedupe.ts";
 import { type KernelRecord, levelOf, LineFormatter, parseRecord, recordTimeMs, type TalosLevel } from "./record.ts";
+import { RateLimiter } from "./rate_limit.ts";
 import { canonicalAddress } from "./source_address.ts";
 import { LineSplitter, MAX_LINE_BYTES } from "./splitter.ts";
 
@@ -68,6 +69,8 @@ export interface LogReceiverCounters {
   open: number;
   /** Records the sink threw on. */
   sinkErrors: number;
+  /** Lines dropped unread because their machine was over `rateLimit`. */
+  rateLimited: number;
 }
 
 /** Where and how to receive. */
@@ -86,6 +89,8 @@ export interface LogReceiverOptions {
   maxLineBytes?: number;
   /** How long to retry binding while the address is not available (20 s). */
   bindRetryMs?: number;
+  /** Most lines per second per machine (bursts up to as many); beyond it lines are dropped and counted. */
+  rateLimit?: number;
 }
 
 const log = logger(["logs", "receiver"]);
@@ -113,10 +118,12 @@ export class LogReceiver implements AsyncDisposable {
     connections: 0,
     open: 0,
     sinkErrors: 0,
+    rateLimited: 0,
   };
   readonly #listener: Deno.TcpListener;
   readonly #options: LogReceiverOptions;
   readonly #dedupe: Deduplicator;
+  readonly #limiter: RateLimiter | undefined;
   readonly #connections = new Set<Deno.TcpConn>();
   readonly #handlers = new Set<Promise<void>>();
   readonly #accepting: Promise<void>;
@@ -127,6 +134,14 @@ export class LogReceiver implements AsyncDisposable {
     this.#listener = listener;
     this.#options = options;
     this.#dedupe = options.dedupe ?? new Deduplicator();
+    this.#limiter = options.rateLimit === undefined
+      ? undefined
+      : new RateLimiter(options.rateLimit, (uuid, dropped) =>
+        log.warn("server {uuid} is over the kernel-log rate limit of {limit} lines/s: {dropped} lines dropped", {
+          uuid,
+          limit: options.rateLimit,
+          dropped,
+        }));
     this.#accepting = this.#accept();
   }
 
@@ -219,10 +234,15 @@ export class LogReceiver implements AsyncDisposable {
     log.debug("kernel-log connection from {address} ({uuid})", { address, uuid: identity.serverUuid });
     const counters = this.counters;
     const sink = this.#options.sink;
+    const limiter = this.#limiter;
     let formatter = new LineFormatter(annotations(identity));
     let dedupe = this.#dedupe.machine(identity.serverUuid);
 
     const onLine = (text: string, truncated: boolean): void => {
+      if (limiter && !limiter.admit(identity!.serverUuid)) {
+        counters.rateLimited++;
+        return;
+      }
       if (truncated) counters.truncated++;
       const parsed = parseRecord(text);
       const record = parsed.record;

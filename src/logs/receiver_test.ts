@@ -98,8 +98,38 @@ Deno.test("a sink that throws is counted and the connection goes on", async () =
       connections: 1,
       open: 0,
       sinkErrors: 1,
+      rateLimited: 0,
     },
   );
+});
+
+Deno.test("over the rate limit, a machine's lines are dropped and counted; another machine's pass", async () => {
+  const entries: LogEntry[] = [];
+  let sender = "flood";
+  await using receiver = await LogReceiver.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    identify: () => ({ serverUuid: sender }),
+    sink: (entry) => entries.push(entry),
+    rateLimit: 100,
+  });
+  const flood = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+  await flood.write(encoder.encode(Array.from({ length: 500 }, (_, seq) => record(seq)).join("")));
+  await flood.closeWrite();
+  assert.equal(await flood.read(new Uint8Array(1)), null);
+  flood.close();
+  sender = "quiet";
+  const quiet = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+  await quiet.write(encoder.encode(record(1) + record(2)));
+  await quiet.closeWrite();
+  assert.equal(await quiet.read(new Uint8Array(1)), null);
+  quiet.close();
+  await waitFor(() => receiver.counters.open === 0, "the handlers to end");
+  // The bucket holds one second's worth; the flood took far less than a second to arrive.
+  const flooded = entries.filter((entry) => entry.identity.serverUuid === "flood").length;
+  assert.ok(flooded >= 100 && flooded < 110, `${flooded} flood lines passed`);
+  assert.equal(receiver.counters.rateLimited, 500 - flooded);
+  assert.equal(entries.filter((entry) => entry.identity.serverUuid === "quiet").length, 2);
 });
 
 Deno.test("binding fails at once with a clear error when the port is taken", async () => {

@@ -33,6 +33,8 @@ export interface ServeConfig {
   peerGcAfterMs?: number;
   logRetainLines: number;
   logRetainAgeMs: number;
+  /** Most kernel-log lines per second per machine; unlimited when absent. */
+  logRateLimit?: number;
   cleanupOnExit: boolean;
 }
 

@@ -113,6 +113,7 @@ export class Daemon {
       db: state.db,
       retainLines: config.logRetainLines,
       retainAgeMs: config.logRetainAgeMs,
+      rateLimit: config.logRateLimit,
     });
     this.#closers.push({ name: "kernel-log receiver", close: () => logs.close() });
     const eventSink = new EventSink({
@@ -131,6 +132,7 @@ export class Daemon {
     );
     const control: ControlServer = await startControlServer(config.controlSocket, {
       "/v1/logs": logsRoute(logs.store),
+      "/v1/counters": () => Response.json({ logs: logs.counters }),
       "/v1/peers": async () =>
         Response.json(
           peersReport(
@@ -168,6 +170,7 @@ export class Daemon {
         serverAddress: server,
         provisionApi: config.apiListen,
         kernelLogs: joinHostPort(server, config.logPort),
+        logRateLimit: config.logRateLimit ?? "off",
         events: joinHostPort(server, config.eventPort),
         controlSocket: config.controlSocket,
         stateDir: config.stateDir,
