@@ -13,7 +13,7 @@ import { logsPath } from "../control/logs_route.ts";
 import { type LineFilter, parseSince } from "../logs/filter.ts";
 import { type LineRenderer, lineRenderer, LOG_FORMATS, type LogFormat } from "../logs/format.ts";
 import { TALOS_LEVELS, type TalosLevel } from "../logs/record.ts";
-import { type ByteSource, filterStream, readChunks } from "../logs/stdin_filter.ts";
+import { filterStream, readChunks } from "../logs/stdin_filter.ts";
 import { envName } from "./options.ts";
 
 /** Default path of the daemon's control socket. */
@@ -41,7 +41,7 @@ export interface LogsOutput {
 
 /** Builds the `logs` subcommand; `input` and `output` stand for stdin and stdout (tests). */
 export function logsCommand(
-  input: ByteSource = Deno.stdin,
+  input: { readSync(buffer: Uint8Array): number | null } = Deno.stdin,
   output: LogsOutput = Deno.stdout,
 ): Command {
   return new Command("logs")
@@ -104,7 +104,7 @@ Examples:
       const write = (text: string) => writeAll(output, encoder.encode(text));
       try {
         if (options.stdin) {
-          await filterStream(readChunks(input), write, { filter, render, tail });
+          await filterStream((into) => input.readSync(into), write, { filter, render, tail });
           return;
         }
         const path = logsPath({ filter, tail, follow: options.follow ?? false });
@@ -139,7 +139,7 @@ async function fromDaemon(
     }
   })();
   if (!write) { for await (const chunk of chunks) await writeAll(output, chunk); }
-  else await filterStream(chunks, write, { filter: {}, render });
+  else await filterStream(readChunks(chunks), write, { filter: {}, render });
 }
 
 async function writeAll(output: LogsOutput, bytes: Uint8Array): Promise<void> {

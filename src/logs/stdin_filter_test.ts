@@ -2,7 +2,7 @@ import { deepEqual, equal } from "node:assert/strict";
 import { lineRenderer } from "./format.ts";
 import type { LineFilter } from "./filter.ts";
 import { LINES, STDIN_TEXT, UUID_A, UUID_B } from "./sample_lines.ts";
-import { filterStream, MAX_LINE_CHARS, readChunks } from "./stdin_filter.ts";
+import { filterStream, MAX_LINE_BYTES, readChunks } from "./stdin_filter.ts";
 
 /** `text` as chunks of `size` bytes, so lines and characters are split across reads. */
 function* chunksOf(text: string, size: number): Generator<Uint8Array> {
@@ -13,7 +13,7 @@ function* chunksOf(text: string, size: number): Generator<Uint8Array> {
 async function run(text: string, filter: LineFilter, options: { size?: number; tail?: number } = {}) {
   const writes: string[] = [];
   const result = await filterStream(
-    ReadableStream.from(chunksOf(text, options.size ?? 1 << 20)),
+    readChunks(ReadableStream.from(chunksOf(text, options.size ?? 1 << 20))),
     (text) => {
       writes.push(text);
       return Promise.resolve();
@@ -61,7 +61,7 @@ Deno.test("characters split across reads are joined; the last line needs no newl
 });
 
 Deno.test("an overlong line is skipped and the lines after it are kept", async () => {
-  const huge = JSON.stringify({ msg: "x".repeat(MAX_LINE_CHARS + 10), server_uuid: UUID_A });
+  const huge = JSON.stringify({ msg: "x".repeat(MAX_LINE_BYTES + 10), server_uuid: UUID_A });
   const { output } = await run([aLinkUp, huge, aMulti].join("\n"), {}, { size: 64 * 1024 });
   equal(output, `${aLinkUp}\n${aMulti}\n`);
 });
@@ -80,13 +80,26 @@ Deno.test("output is written per chunk read, so a live pipe is followed", async 
   equal(writes > 3, true);
 });
 
-Deno.test("readChunks reads a file in large reads", async () => {
+Deno.test("a synchronous reader of a file gives the same lines", async () => {
   const path = await Deno.makeTempFile();
   await Deno.writeTextFile(path, STDIN_TEXT.repeat(2000));
-  using file = await Deno.open(path);
-  let total = 0, reads = 0;
-  for (const chunk of readChunks(file)) [total, reads] = [total + chunk.length, reads + 1];
-  equal(total, new TextEncoder().encode(STDIN_TEXT).length * 2000);
-  equal(reads, Math.ceil(total / (1 << 20)));
+  using file = Deno.openSync(path);
+  const writes: string[] = [];
+  const { shown } = await filterStream((into) => file.readSync(into), (text) => {
+    writes.push(text);
+    return Promise.resolve();
+  }, { filter: { uuids: [UUID_B] }, render: lineRenderer("json", false) });
+  equal(shown, 4000);
+  equal(writes.join(""), `${bDisk}\n${bOk}\n`.repeat(2000));
   await Deno.remove(path);
+});
+
+Deno.test("lines longer than the limit are skipped, up to the limit kept", async () => {
+  const longest = JSON.stringify({ server_uuid: UUID_A, msg: "" });
+  const fits = JSON.stringify({ server_uuid: UUID_A, msg: "y".repeat(MAX_LINE_BYTES - longest.length) });
+  equal(new TextEncoder().encode(fits).length, MAX_LINE_BYTES);
+  for (const filter of [{}, { uuids: [UUID_A] }]) {
+    const { output } = await run([fits, aLinkUp].join("\n"), filter, { size: 100_000 });
+    equal(output, `${fits}\n${aLinkUp}\n`);
+  }
 });
