@@ -1,6 +1,5 @@
 import { deepEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { buildProgram } from "../cli.ts";
 import { logsCommand } from "../src/cli/logs.ts";
 import { logsRoute } from "../src/control/logs_route.ts";
 import { startControlServer } from "../src/control/server.ts";
@@ -13,10 +12,7 @@ const { aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape } = LINES;
 const ALL = [aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape];
 const lines = (...picked: string[]) => picked.map((line) => `${line}\n`).join("");
 
-/** `logs` through `cli.ts` once it registers the command, through the stand-in entry until then. */
-const ENTRY = buildProgram().commands.some((command) => command.name() === "logs")
-  ? [new URL("../cli.ts", import.meta.url).pathname, "logs"]
-  : [new URL("./support/logs_entry.ts", import.meta.url).pathname];
+const ENTRY = [new URL("../cli.ts", import.meta.url).pathname, "logs"];
 
 /** Runs `siderolink logs <args>` in a child process with `stdin` as its standard input. */
 async function runLogs(args: string[], stdin = "") {

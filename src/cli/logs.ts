@@ -14,10 +14,7 @@ import { type LineFilter, parseSince } from "../logs/filter.ts";
 import { type LineRenderer, lineRenderer, LOG_FORMATS, type LogFormat } from "../logs/format.ts";
 import { TALOS_LEVELS, type TalosLevel } from "../logs/record.ts";
 import { filterStream, readChunks } from "../logs/stdin_filter.ts";
-import { envName } from "./options.ts";
-
-/** Default path of the daemon's control socket. */
-const DEFAULT_CONTROL_SOCKET = "/run/siderolink/siderolink.sock";
+import { DEFAULT_CONTROL_SOCKET, envName } from "./options.ts";
 
 interface LogsOptions {
   cluster?: string;
