@@ -212,6 +212,7 @@ Deno.test({
     for (const machine of [huge, garbage, json, utf8, dribbler, many, reset, flooder, quiet]) {
       deepEqual(fault.storedLines(machine.uuid), printed(machine), `stored lines of ${machine.uuid}`);
     }
+    ok(serve.stderr.some((text) => text.includes('"level":"DEBUG"')), "serve logs below info (--log-level trace)");
     fault.assertNoSecrets();
   });
 });

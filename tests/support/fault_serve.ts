@@ -122,6 +122,8 @@ export class FaultServe implements AsyncDisposable {
     const work = await Deno.makeTempDir({ prefix: `siderolink-fault-${label}-` });
     // Reachable for other users, so that the control socket's own mode is what keeps them out.
     await Deno.chmod(work, 0o755);
+    await Deno.mkdir(join(work, "ctl"), { mode: 0o755 });
+    await Deno.chmod(join(work, "ctl"), 0o755);
     const ns = await NetNs.create(label);
     await ns.exec("ip", ["-6", "addr", "add", `${API_HOST}/64`, "dev", "lo", "nodad"]);
     return new FaultServe(ns, work, options);

@@ -28,7 +28,8 @@ Usage:
       {"codes": {code: count}, "failures": [first few non-OK]}
   hostile_peer.py cut-call API UUID PUBLIC_KEY TOKEN HOW
       a Provision call over a raw HTTP/2 connection that the client abandons: HOW=partial sends half the request
-      message and closes; HOW=complete sends all of it and closes without reading the answer: {"sent"}
+      message and closes; HOW=complete sends all of it and closes without reading the answer; HOW=answered
+      (the control case) sends all of it and reads for 2 s: {"sent", "reply_bytes"}
 """
 
 import concurrent.futures
@@ -255,9 +256,10 @@ def cut_call(api, uuid, public_key, token, how):
     host, port = api.rsplit(":", 1)
     connection = connect(host.strip("[]"), port, "-")
     connection.sendall(data)
+    reply = drain(connection, 2) if how == "answered" else b""
     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     connection.close()
-    print(json.dumps({"sent": len(data)}))
+    print(json.dumps({"sent": len(data), "reply_bytes": len(reply)}))
 
 
 COMMANDS = {"send": send, "reset": reset, "hold": hold, "flood": flood, "trickle": trickle, "proxy": proxy,
