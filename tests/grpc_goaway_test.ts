@@ -5,7 +5,7 @@
  * under glibc's malloc checks (MALLOC_PERTURB_ fills freed memory), where the defect crashes at the first
  * GOAWAY, and must survive real clients: grpc-js (under Deno, and under Node when installed) and Python grpcio.
  * The last test shows the crash still happens without the filter: when it fails, the runtime is fixed and
- * the filter can go.
+ * the filter can go. `tests/support/grpc_goaway_measure.ts` measures crash rates and memory in more detail.
  *
  * @module
  */

@@ -8,7 +8,10 @@
 
 import * as grpc from "@grpc/grpc-js";
 import * as net from "node:net";
+import { logger } from "../log.ts";
 import { filterGoaway } from "./goaway_filter.ts";
+
+const log = logger(["grpc"]);
 
 /** One gRPC service: its method definitions (see `loadService`) and the handlers by method name. */
 export interface GrpcService {
@@ -74,7 +77,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     listener.listen({ host: options.host, port: options.port, exclusive: true }, resolve);
   });
   // After start-up a listener error (EMFILE while accepting) must not kill the process.
-  listener.on("error", () => {});
+  listener.on("error", (error: Error) => {
+    log.warning("gRPC listener on {address}: {error}", {
+      address: formatHostPort(options.host, options.port),
+      error: error.message,
+    });
+  });
   const bound = listener.address() as net.AddressInfo;
 
   let stopping: Promise<void> | undefined;

@@ -59,11 +59,16 @@ export interface TestServer extends AsyncDisposable {
   rssKiB(): number;
 }
 
-/** Starts this script in a child process under {@link MALLOC_CHECKS}, on 127.0.0.1 at a free port. */
-export async function spawnTestServer(options: { unfiltered?: boolean } = {}): Promise<TestServer> {
+/**
+ * Starts this script in a child process on 127.0.0.1 at a free port, under {@link MALLOC_CHECKS} unless
+ * `mallocChecks` is false.
+ */
+export async function spawnTestServer(
+  options: { unfiltered?: boolean; mallocChecks?: boolean } = {},
+): Promise<TestServer> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", fileURLToPath(import.meta.url), ...(options.unfiltered ? ["--unfiltered"] : [])],
-    env: MALLOC_CHECKS,
+    env: options.mallocChecks === false ? {} : MALLOC_CHECKS,
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
