@@ -343,6 +343,7 @@ Deno.test({
       connections: 4,
       open: 0,
       sinkErrors: 0,
+      rateLimited: 0,
     });
     assert.deepEqual(counters.stdout, { written: lines.length, dropped: 0 });
 

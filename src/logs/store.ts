@@ -11,27 +11,35 @@
  * far below the receive path; a row per run makes the store's cost per line negligible. A row of one line (as an
  * older version wrote) is a run of one.
  *
- * Writes are batched: one transaction per batch, at most {@link BATCH_LINES} lines, committed at the latest
- * {@link BATCH_MS} ms after its first line. Retention runs inside the same transaction: per machine, whole runs
- * are removed, oldest first, while the newer ones still hold `retainLines`; so a machine keeps at least
- * `retainLines` lines and fewer than `retainLines` + one batch. Age retention removes runs whose newest record is
- * older than the limit, every {@link AGE_PRUNE_EVERY_MS} ms, in bounded steps.
- * Subscribers get each line right after its batch is committed, so within about {@link BATCH_MS} ms of receipt,
- * without polling. A failing database (a full disk, a locked or broken file) never stops the receiver: the batch
- * is rolled back, its lines are counted as not stored, the error is logged, and subscribers still get the lines
- * (with id 0).
+ * Writing happens on a worker thread with its own connection (store_worker.ts): SQLite's work, and a disk that
+ * stalls on a sync, never hold up the daemon's event loop, and the second core takes that work. One request is
+ * with the worker at a time; lines arriving meanwhile wait and go in the next one. A request is sent when
+ * {@link BATCH_LINES} lines wait or {@link BATCH_MS} ms after the first one, so lines are stored within a few tens
+ * of ms; each is one transaction. `flush` (and `close`) wait for the worker synchronously.
+ *
+ * Retention runs in the same transaction: per machine, whole runs are removed, oldest first, while the newer ones
+ * still hold `retainLines`; so a machine keeps at least `retainLines` lines and fewer than `retainLines` + one run
+ * ({@link RUN_IDS}). Age retention removes runs whose newest record is older than the limit, every
+ * {@link AGE_PRUNE_EVERY_MS} ms, in bounded steps.
+ *
+ * Subscribers get each line as soon as its request is answered, without polling; a query answers only lines
+ * subscribers have had. A failing database (a full disk, a locked or broken file, a failed worker) never stops the
+ * receiver: the request is rolled back, its lines are counted as not stored, the error is logged, and subscribers
+ * still get the lines (with id 0). So do lines that find more than 200,000 lines already waiting.
  *
  * @module
  */
 
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { logger } from "../log.ts";
+import type { RunInput } from "./log_table.ts";
 import { levelOf, levelsAtLeast, parseRecord, recordTimeMs, TALOS_LEVELS, type TalosLevel } from "./record.ts";
+import { MAX_RUNS_PER_REQUEST, RESULT, STATUS_OK, type StoreReply, type StoreRequest } from "./store_worker.ts";
 
 /** Most lines per insert transaction. */
 export const BATCH_LINES = 1000;
 
-/** Ids per row: a line's id is its row's id times this, plus its index in the row's run (> BATCH_LINES). */
+/** Ids per row: a line's id is its row's id times this, plus its index in the row's run (runs are never longer). */
 export const RUN_IDS = 1024;
 
 /** Longest time a line waits before its batch is committed (ms). */
@@ -46,11 +54,11 @@ export const DEFAULT_RETAIN_AGE_MS = 30 * 24 * 3600 * 1000;
 /** How often lines older than the age limit are removed (ms). */
 export const AGE_PRUNE_EVERY_MS = 60_000;
 
-/** WAL pages between automatic checkpoints on the store's connection. */
-const WAL_CHECKPOINT_PAGES = 8192;
+/** Lines waiting for the worker beyond which new lines are not stored (a disk far too slow): counted, followed. */
+const MAX_QUEUED_LINES = 200_000;
 
-/** Rows removed per statement when pruning by age, so that a large backlog never blocks the daemon long. */
-const AGE_PRUNE_STEP = 5000;
+/** How long `flush` waits for the worker before it counts the request as failed and starts a new worker. */
+const WORKER_TIMEOUT_MS = 30_000;
 
 /** One line to store. */
 export interface LogInput {
@@ -137,74 +145,69 @@ const ERROR_REPORT_EVERY_MS = 10_000;
 export class LogStore {
   readonly counters: LogStoreCounters = { stored: 0, failed: 0, pruned: 0 };
   readonly #db: DatabaseSync;
+  readonly #path: string;
   readonly #retainLines: number;
   readonly #retainAgeMs: number;
   readonly #now: () => number;
-  readonly #insert: StatementSync;
-  readonly #runsOf: StatementSync;
-  readonly #deleteRun: StatementSync;
-  readonly #pruneAge: StatementSync;
-  /** The stored runs of each machine, oldest first, as far as known (loaded lazily, cleared when unsure). */
-  readonly #runs = new Map<string, { runs: { id: number; lines: number }[]; lines: number }>();
   readonly #subscribers = new Set<{ filter: CompiledFilter; listener: LogListener }>();
-  #batch: LogInput[] = [];
+  #batch: LogRow[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #ageTimer: ReturnType<typeof setInterval>;
+  readonly #ageTimer: ReturnType<typeof setInterval>;
+  #pruneDue = false;
+  #lastAgePruned = 0;
+  #worker: StoreWorker | undefined;
+  /** The request the worker is working on (one at a time). */
+  #inFlight: { rows: LogRow[]; runs: LogRow[][] } | undefined;
+  /** The highest row id whose lines subscribers have had: queries see no further, so none gets a line twice. */
+  #visibleRowId: number;
   #lastErrorReport = -Infinity;
   #unreportedFailures = 0;
+  #overloadReported = false;
+  #closed = false;
 
+  /**
+   * Opens the history on the state database `db` (a file: the writing is done by a worker thread with its own
+   * connection to it; `db` serves the queries).
+   */
   constructor(db: DatabaseSync, options: LogStoreOptions = {}) {
+    const path = db.location();
+    if (!path) throw new Error("the kernel-log history needs a database file, not an in-memory database");
     this.#db = db;
-    this.#retainLines = options.retainLines ?? DEFAULT_RETAIN_LINES;
+    this.#path = path;
+    this.#retainLines = Math.max(1, options.retainLines ?? DEFAULT_RETAIN_LINES);
     this.#retainAgeMs = options.retainAgeMs ?? DEFAULT_RETAIN_AGE_MS;
     this.#now = options.now ?? Date.now;
-    // A checkpoint (copying the WAL into the database) syncs the disk twice; at SQLite's default of every 1000
-    // pages (4 MiB) those syncs cost more than the inserts in a burst of logs. Every 8192 pages (32 MiB of WAL)
-    // measured 1.5 to 2 times the store's rate here. It is a setting of this connection only.
-    db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
-    this.#insert = db.prepare(
-      "INSERT INTO log_lines (uuid, boot, seq, time_ms, level, line) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    this.#runsOf = db.prepare(`SELECT id, ${LINES_IN_ROW} AS lines FROM log_lines WHERE uuid = ? ORDER BY id`);
-    this.#deleteRun = db.prepare("DELETE FROM log_lines WHERE id = ?");
-    this.#pruneAge = db.prepare(
-      `DELETE FROM log_lines WHERE id IN (SELECT id FROM log_lines WHERE time_ms < ? LIMIT ${AGE_PRUNE_STEP}) ` +
-        `RETURNING ${LINES_IN_ROW} AS lines`,
-    );
-    this.#ageTimer = setInterval(() => this.pruneByAge(), AGE_PRUNE_EVERY_MS);
-    Deno.unrefTimer(this.#ageTimer);
+    this.#visibleRowId = (db.prepare("SELECT coalesce(max(id), 0) AS id FROM log_lines").get() as { id: number }).id;
+    this.#ageTimer = setInterval(() => {
+      this.#pruneDue = true;
+      this.#send();
+    }, AGE_PRUNE_EVERY_MS);
+    Deno.unrefTimer(this.#ageTimer as unknown as number);
+    this.#worker = this.#startWorker();
   }
 
-  /** Queues a line; it is committed with its batch. Never throws. */
+  /** Queues a line; it is written with its batch. Never throws. */
   add(input: LogInput): void {
-    this.#batch.push(input);
-    if (this.#batch.length >= BATCH_LINES) this.flush();
-    else this.#timer ??= setTimeout(() => this.flush(), BATCH_MS);
+    const row = input as LogRow;
+    if (this.#closed || this.#batch.length >= MAX_QUEUED_LINES) return this.#overloaded(row);
+    this.#batch.push(row);
+    if (this.#batch.length >= BATCH_LINES) this.#send();
+    else this.#timer ??= setTimeout(() => this.#send(), BATCH_MS);
   }
 
-  /** Commits the queued lines now and tells subscribers. Never throws. */
+  /** Writes everything queued and waits for it (blocking this thread); subscribers get the lines. Never throws. */
   flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const batch = this.#batch;
-    if (batch.length === 0) return;
-    this.#batch = [];
-    const rows = this.#commit(batch);
-    for (const { filter, listener } of this.#subscribers) {
-      const wanted = filter.all ? rows : rows.filter(filter.test);
-      if (wanted.length === 0) continue;
-      try {
-        listener(wanted);
-      } catch (error) {
-        log.error("a log subscriber failed: {error}", { error: (error as Error).message });
-      }
+    for (;;) {
+      if (this.#inFlight) this.#waitForWorker(); // settling may send what waited meanwhile: look again
+      else if (this.#batch.length > 0 || this.#pruneDue) this.#send();
+      else return;
     }
   }
 
   /**
    * Calls `listener` with every new matching line from now on; returns the function that stops it.
-   * Queries and commits run on one thread, so a `query` followed by `subscribe` in the same task neither misses
-   * nor repeats a line: that is how a follower shows history and then follows.
+   * A query answers only lines subscribers have had already, so a `query` followed by `subscribe` in the same
+   * task neither misses nor repeats a line: that is how a follower shows history and then follows.
    */
   subscribe(filter: LogFilter, listener: LogListener): () => void {
     const subscriber = { filter: compileFilter(filter), listener };
@@ -214,8 +217,8 @@ export class LogStore {
 
   /** Stored lines matching `query`, oldest first. Throws a clear error when the database cannot be read. */
   query(query: LogQuery): LogRow[] {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
+    const where = ["id <= ?"];
+    const params: (string | number)[] = [this.#visibleRowId];
     if (query.uuids) {
       if (query.uuids.length === 0) return [];
       where.push(`uuid IN (${query.uuids.map(() => "?").join(", ")})`);
@@ -236,8 +239,7 @@ export class LogStore {
     }
     const tail = query.tail === undefined ? undefined : Math.max(0, Math.floor(query.tail));
     if (tail === 0) return [];
-    const sql = "SELECT id, uuid, boot, time_ms AS timeMs, line FROM log_lines" +
-      (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
+    const sql = `SELECT id, uuid, boot, time_ms AS timeMs, line FROM log_lines WHERE ${where.join(" AND ")}` +
       (tail === undefined ? " ORDER BY id" : " ORDER BY id DESC");
     const test = compileFilter(query).test;
     const found: LogRow[] = [];
@@ -272,99 +274,132 @@ export class LogStore {
     }
   }
 
-  /** Removes runs whose newest record is older than the age limit, one bounded step; returns the lines removed. */
+  /**
+   * Removes runs whose newest record is older than the age limit, one bounded step, now (it also happens every
+   * {@link AGE_PRUNE_EVERY_MS} ms); returns the lines removed. Blocks like {@link flush}.
+   */
   pruneByAge(): number {
-    try {
-      const runs = this.#pruneAge.all(this.#now() - this.#retainAgeMs) as unknown as { lines: number }[];
-      const removed = runs.reduce((sum, run) => sum + run.lines, 0);
-      if (removed > 0) {
-        this.counters.pruned += removed;
-        this.#runs.clear();
-      }
-      return removed;
-    } catch (error) {
-      this.#reportFailure(error, 0);
-      return 0;
-    }
+    this.#pruneDue = true;
+    this.#lastAgePruned = 0;
+    this.flush();
+    return this.#lastAgePruned;
   }
 
-  /** Commits what is queued and stops the timers. The database stays open (it belongs to the state). */
+  /** Writes what is queued, stops the worker and the timers. The database `db` stays open (it is the state's). */
   close(): void {
+    if (this.#closed) return;
     this.flush();
+    this.#closed = true;
+    clearTimeout(this.#timer);
     clearInterval(this.#ageTimer);
     this.#subscribers.clear();
+    this.#worker?.close();
+    this.#worker = undefined;
   }
 
-  #commit(batch: LogInput[]): LogRow[] {
-    const rows = batch as LogRow[];
-    // Runs of consecutive lines of one machine and boot, so that ids keep the order of receipt across machines.
+  /** Sends the queued lines (and a due age prune) to the worker, unless it is still busy with the last ones. */
+  #send(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#inFlight || this.#closed || (this.#batch.length === 0 && !this.#pruneDue)) return;
+    const taken = consecutiveRuns(this.#batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
+    const rows = taken.flat();
+    this.#batch = this.#batch.slice(rows.length);
     const runs: LogRow[][] = [];
-    let run: LogRow[] = [];
-    for (const row of rows) {
-      if (run.length > 0 && (run[0].uuid !== row.uuid || run[0].boot !== row.boot)) {
-        runs.push(run);
-        run = [];
-      }
-      run.push(row);
+    for (const run of taken) {
+      // Lines beyond the limit already within their run would be removed at once: they are not written at all.
+      const skipped = run.splice(0, Math.max(0, run.length - this.#retainLines));
+      for (const row of skipped) row.id = 0;
+      this.counters.pruned += skipped.length;
+      if (run.length > 0) runs.push(run);
     }
-    runs.push(run);
-    const db = this.#db;
-    const tally = { stored: 0, pruned: 0 };
-    try {
-      db.exec("BEGIN IMMEDIATE");
-      for (const run of runs) this.#store(run, tally);
-      db.exec("COMMIT");
-      this.counters.stored += tally.stored;
-      this.counters.pruned += tally.pruned;
-    } catch (error) {
-      if (db.isTransaction) db.exec("ROLLBACK");
-      this.#runs.clear();
-      for (const row of rows) row.id = 0;
-      this.counters.failed += rows.length;
-      this.#reportFailure(error, rows.length);
-    }
-    return rows;
+    const pruneBefore = this.#pruneDue ? this.#now() - this.#retainAgeMs : undefined;
+    this.#pruneDue = false;
+    this.#inFlight = { rows, runs };
+    this.#worker ??= this.#startWorker();
+    this.#worker.post({ op: "write", runs: runs.map(runInput), pruneBefore });
   }
 
-  /** Inserts one run of a machine and boot, then applies the machine's line limit. */
-  #store(run: LogRow[], tally: { stored: number; pruned: number }): void {
-    // Lines beyond the limit already within this run would be removed at once: they are not written at all.
-    const skipped = Math.max(0, run.length - this.#retainLines);
-    let seq = -1, timeMs = -Infinity, severity = TALOS_LEVELS.length - 1;
-    const lines: string[] = [];
-    for (let i = skipped; i < run.length; i++) {
-      const row = run[i];
-      if (row.seq > seq) seq = row.seq;
-      if (row.timeMs > timeMs) timeMs = row.timeMs;
-      const rank = SEVERITY[row.level];
-      if (rank < severity) severity = rank;
-      lines.push(row.line);
-    }
-    for (let i = 0; i < skipped; i++) run[i].id = 0;
-    tally.pruned += skipped;
-    if (lines.length === 0) return;
-    const { uuid, boot } = run[0];
-    const id = Number(
-      this.#insert.run(uuid, boot, seq, timeMs, TALOS_LEVELS[severity], lines.join("\n")).lastInsertRowid,
+  /** A new worker (at start, so that its start-up is out of the way of the first lines, and after a failure). */
+  #startWorker(): StoreWorker {
+    return new StoreWorker(
+      this.#path,
+      this.#retainLines,
+      (reply) => this.#settle(reply),
+      (error) => this.#workerFailed(error),
     );
-    for (let i = skipped; i < run.length; i++) run[i].id = id * RUN_IDS + i - skipped;
-    tally.stored += lines.length;
+  }
 
-    let machine = this.#runs.get(uuid);
-    if (machine) {
-      machine.runs.push({ id, lines: lines.length });
-      machine.lines += lines.length;
-    } else {
-      // Loaded inside the transaction, so it includes the run just written.
-      const stored = this.#runsOf.all(uuid) as unknown as { id: number; lines: number }[];
-      machine = { runs: stored, lines: stored.reduce((sum, row) => sum + row.lines, 0) };
-      this.#runs.set(uuid, machine);
+  /** Blocks until the worker answers the request in flight (or fails), then settles it. */
+  #waitForWorker(): void {
+    if (!this.#worker?.wait(WORKER_TIMEOUT_MS)) {
+      this.#workerFailed(new Error(`the store's worker did not answer within ${WORKER_TIMEOUT_MS} ms`));
     }
-    while (machine.runs.length > 1 && machine.lines - machine.runs[0].lines >= this.#retainLines) {
-      const oldest = machine.runs.shift()!;
-      this.#deleteRun.run(oldest.id);
-      machine.lines -= oldest.lines;
-      tally.pruned += oldest.lines;
+    this.#settle();
+  }
+
+  /** Takes the worker's answer to the request in flight, if it is there: ids, counters, subscribers. */
+  #settle(reply?: StoreReply): void {
+    if (reply?.error) this.#reportFailure(new Error(reply.error), 0);
+    const inFlight = this.#inFlight;
+    const answer = inFlight && this.#worker?.answer();
+    if (!inFlight || !answer) return;
+    this.#inFlight = undefined;
+    if (answer.ok) {
+      inFlight.runs.forEach((run, r) => {
+        const rowId = answer.rowIds[r];
+        for (let i = 0; i < run.length; i++) run[i].id = rowId * RUN_IDS + i;
+        this.counters.stored += run.length;
+        if (rowId > this.#visibleRowId) this.#visibleRowId = rowId;
+      });
+      this.counters.pruned += answer.pruned + answer.agePruned;
+      this.#lastAgePruned = answer.agePruned;
+    } else {
+      const failed = inFlight.runs.reduce((sum, run) => sum + run.length, 0);
+      for (const run of inFlight.runs) for (const row of run) row.id = 0;
+      this.counters.failed += failed;
+      this.#unreportedFailures += failed;
+    }
+    this.#deliver(inFlight.rows);
+    if (this.#batch.length > 0) this.#send();
+  }
+
+  /** A worker that died or hangs: its request counts as failed, and the next request starts a new worker. */
+  #workerFailed(error: Error): void {
+    this.#worker?.close();
+    this.#worker = undefined;
+    const inFlight = this.#inFlight;
+    this.#inFlight = undefined;
+    if (inFlight) {
+      const failed = inFlight.runs.reduce((sum, run) => sum + run.length, 0);
+      for (const row of inFlight.rows) row.id = 0;
+      this.counters.failed += failed;
+      this.#reportFailure(error, failed);
+      this.#deliver(inFlight.rows);
+    } else this.#reportFailure(error, 0);
+  }
+
+  /** A line the store cannot take (closed, or its queue is full because the disk is too slow): counted, followed. */
+  #overloaded(row: LogRow): void {
+    row.id = 0;
+    this.counters.failed++;
+    if (!this.#overloadReported && !this.#closed) {
+      this.#overloadReported = true;
+      log.error("the kernel-log history cannot keep up; lines are not stored until it catches up (stdout has them)");
+    }
+    this.#deliver([row]);
+  }
+
+  #deliver(rows: readonly LogRow[]): void {
+    if (this.#batch.length < MAX_QUEUED_LINES / 2) this.#overloadReported = false;
+    for (const { filter, listener } of this.#subscribers) {
+      const wanted = filter.all ? rows : rows.filter(filter.test);
+      if (wanted.length === 0) continue;
+      try {
+        listener(wanted);
+      } catch (error) {
+        log.error("a log subscriber failed: {error}", { error: (error as Error).message });
+      }
     }
   }
 
@@ -381,8 +416,99 @@ export class LogStore {
   }
 }
 
-/** SQL for the number of lines in a row's run. */
-const LINES_IN_ROW = "length(line) - length(replace(line, char(10), '')) + 1";
+/** The main thread's side of the store's worker (see store_worker.ts for the protocol). */
+class StoreWorker {
+  readonly #worker: Worker;
+  readonly #control = new Int32Array(new SharedArrayBuffer(4));
+  readonly #results = new Float64Array(new SharedArrayBuffer(8 * (RESULT.rowIds + MAX_RUNS_PER_REQUEST)));
+  #sent = 0;
+  #taken = 0;
+
+  constructor(
+    path: string,
+    retainLines: number,
+    onReply: (reply: StoreReply) => void,
+    onFailure: (error: Error) => void,
+  ) {
+    this.#worker = new Worker(new URL("./store_worker.ts", import.meta.url), { type: "module" });
+    this.#worker.onmessage = (event: MessageEvent<StoreReply>) => onReply(event.data);
+    this.#worker.onerror = (event) => {
+      event.preventDefault(); // an error in the worker must not end the daemon
+      onFailure(new Error(`the store's worker failed: ${event.message}`));
+    };
+    this.post({ op: "open", path, retainLines, control: this.#control.buffer, results: this.#results.buffer });
+    this.#sent = 0; // "open" is not answered
+  }
+
+  post(request: StoreRequest): void {
+    this.#worker.postMessage(request);
+    this.#sent++;
+  }
+
+  /** Blocks until every request sent is answered, at most `timeoutMs`; whether they were. */
+  wait(timeoutMs: number): boolean {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const done = Atomics.load(this.#control, 0);
+      if (done >= this.#sent) return true;
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(this.#control, 0, done, left);
+    }
+  }
+
+  /** The answer to the last request, once, when it has come. */
+  answer(): { ok: boolean; rowIds: Float64Array; pruned: number; agePruned: number } | undefined {
+    const done = Atomics.load(this.#control, 0);
+    if (done < this.#sent || this.#taken === done) return undefined;
+    this.#taken = done;
+    const results = this.#results;
+    return {
+      ok: results[RESULT.status] === STATUS_OK,
+      rowIds: results.subarray(RESULT.rowIds, RESULT.rowIds + results[RESULT.runs]),
+      pruned: results[RESULT.pruned],
+      agePruned: results[RESULT.agePruned],
+    };
+  }
+
+  /** Closes the worker's connection (waiting briefly for it) and ends the worker. */
+  close(): void {
+    this.post({ op: "close" });
+    this.wait(1000);
+    this.#worker.terminate();
+  }
+}
+
+/** Splits rows into runs of consecutive lines of one machine and boot, each at most `maxLines` long. */
+function consecutiveRuns(rows: readonly LogRow[], maxRuns: number, maxLines: number): LogRow[][] {
+  const runs: LogRow[][] = [];
+  let run: LogRow[] = [];
+  for (const row of rows) {
+    if (run.length > 0 && (run.length === maxLines || run[0].uuid !== row.uuid || run[0].boot !== row.boot)) {
+      runs.push(run);
+      if (runs.length === maxRuns) return runs;
+      run = [];
+    }
+    run.push(row);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+/** The row written for a run: its lines and their highest seq, newest time and most severe level. */
+function runInput(run: readonly LogRow[]): RunInput {
+  let seq = -1, timeMs = -Infinity, severity = TALOS_LEVELS.length - 1;
+  const lines: string[] = [];
+  for (const row of run) {
+    if (row.seq > seq) seq = row.seq;
+    if (row.timeMs > timeMs) timeMs = row.timeMs;
+    const rank = SEVERITY[row.level];
+    if (rank < severity) severity = rank;
+    lines.push(row.line);
+  }
+  const { uuid, boot } = run[0];
+  return { uuid, boot, seq, timeMs, level: TALOS_LEVELS[severity], text: lines.join("\n"), lines: lines.length };
+}
 
 /** Rank of each level, 0 the most severe. */
 const SEVERITY: Readonly<Record<TalosLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
