@@ -34,7 +34,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { logger } from "../log.ts";
 import type { RunInput } from "./log_table.ts";
 import { levelOf, levelsAtLeast, parseRecord, recordTimeMs, TALOS_LEVELS, type TalosLevel } from "./record.ts";
-import { MAX_RUNS_PER_REQUEST, RESULT, STATUS_OK, type StoreReply, type StoreRequest } from "./store_worker.ts";
+import { MAX_RUNS_PER_REQUEST, RESULT, STATUS_OK, type StoreReply, type StoreRequest } from "./store_protocol.ts";
 
 /** Most lines per insert transaction. */
 export const BATCH_LINES = 1000;

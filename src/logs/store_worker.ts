@@ -3,40 +3,17 @@
  * (store.ts sends it one request at a time), so that SQLite's work, and a disk that stalls on a sync, never hold
  * up the daemon's event loop, and a second core can take that work.
  *
- * Protocol (store.ts is the other side). Requests by `postMessage`: `open` (once), then `write` and finally
- * `close`. Each request is answered in shared memory, so that the main thread can also wait for it synchronously
- * (`Atomics.wait`): the results array is filled (see {@link RESULT}), then the control counter (requests done)
- * is raised and notified; a message follows, carrying the error text of a failed request, which also wakes an
- * asynchronous main thread.
+ * The protocol is in store_protocol.ts; store.ts is the other side.
  *
  * @module
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { LogTable, type RunInput } from "./log_table.ts";
-
-/** Offsets in the results array; the row ids of the runs follow from {@link RESULT.rowIds}. */
-export const RESULT = { status: 0, pruned: 1, agePruned: 2, runs: 3, rowIds: 4 } as const;
-
-/** Result status values. */
-export const STATUS_OK = 1, STATUS_FAILED = 2;
-
-/** Most runs in one request (the results array holds one row id each). */
-export const MAX_RUNS_PER_REQUEST = 16_384;
+import { LogTable } from "./log_table.ts";
+import { RESULT, STATUS_FAILED, STATUS_OK, type StoreReply, type StoreRequest } from "./store_protocol.ts";
 
 /** How long the worker's connection waits for another writer's lock (as the state's own connection does). */
 const BUSY_TIMEOUT_MS = 10_000;
-
-/** A request to the worker. */
-export type StoreRequest =
-  | { op: "open"; path: string; retainLines: number; control: SharedArrayBuffer; results: SharedArrayBuffer }
-  | { op: "write"; runs: RunInput[]; pruneBefore?: number }
-  | { op: "close" };
-
-/** The message that follows each answer. */
-export interface StoreReply {
-  error?: string;
-}
 
 interface WorkerScope {
   onmessage: ((event: MessageEvent<StoreRequest>) => void) | null;

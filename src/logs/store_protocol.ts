@@ -1,0 +1,33 @@
+/**
+ * The protocol between the log store (store.ts, main thread) and its worker (store_worker.ts).
+ *
+ * Requests go by `postMessage`: `open` (once), then `write` requests, one at a time, and finally `close`. Each
+ * request but `open` is answered in shared memory, so that the main thread can also wait for it synchronously
+ * (`Atomics.wait`): the results array is filled (see {@link RESULT}), then the control counter (requests answered)
+ * is raised and notified; a message follows, carrying the error text of a failed request, which also wakes an
+ * asynchronous main thread.
+ *
+ * @module
+ */
+
+import type { RunInput } from "./log_table.ts";
+
+/** Offsets in the results array; the row ids of the runs follow from {@link RESULT.rowIds}. */
+export const RESULT = { status: 0, pruned: 1, agePruned: 2, runs: 3, rowIds: 4 } as const;
+
+/** Result status values. */
+export const STATUS_OK = 1, STATUS_FAILED = 2;
+
+/** Most runs in one request (the results array holds one row id each). */
+export const MAX_RUNS_PER_REQUEST = 16_384;
+
+/** A request to the worker. */
+export type StoreRequest =
+  | { op: "open"; path: string; retainLines: number; control: SharedArrayBuffer; results: SharedArrayBuffer }
+  | { op: "write"; runs: RunInput[]; pruneBefore?: number }
+  | { op: "close" };
+
+/** The message that follows each answer. */
+export interface StoreReply {
+  error?: string;
+}
