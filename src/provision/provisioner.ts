@@ -137,6 +137,9 @@ export class Provisioner {
       );
     } catch (error) {
       log.error("could not record server {uuid}: {error}", { uuid, error: (error as Error).message });
+      // The device must keep matching the records: a refused machine gets no peer, and a re-keyed one keeps
+      // its recorded peer (its tunnel stays up until it provisions again).
+      if (existing?.publicKey !== publicKey) await this.#undoPeer(uuid, publicKey, oldKey, address);
       throw new ProvisionError(status.INTERNAL, `could not record the machine: ${(error as Error).message}`);
     }
     registry.update(machines.get(uuid)!);
@@ -146,6 +149,23 @@ export class Provisioner {
       rekeyed: oldKey ? " (new key, old peer removed)" : "",
     });
     return this.#response(address);
+  }
+
+  /** Takes the new key's peer off the device again and puts the old key's back; failures are logged. */
+  async #undoPeer(uuid: string, publicKey: string, oldKey: string | undefined, address: string): Promise<void> {
+    try {
+      await this.#options.device.configure({
+        peers: [
+          { publicKey: Uint8Array.fromBase64(publicKey), remove: true },
+          ...(oldKey ? [{ publicKey: Uint8Array.fromBase64(oldKey), allowedIPs: [`${address}/128`] }] : []),
+        ],
+      });
+    } catch (error) {
+      log.error("could not undo the peer change of server {uuid}: {error}", {
+        uuid,
+        error: (error as Error).message,
+      });
+    }
   }
 
   #response(address: string): ProvisionResponse {

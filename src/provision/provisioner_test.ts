@@ -107,6 +107,23 @@ Deno.test("a new key replaces the old peer and keeps the address", async () => {
   deepEqual([...device.peers.keys()], [machines.get(UUID)!.publicKey]);
 });
 
+Deno.test("when the record cannot be written, the device keeps matching the records", async () => {
+  const { state, installationId, machines, device, provisioner } = await setup();
+  using _ = state;
+  const key = await newKey();
+  await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key });
+  machines.recordProvision = () => {
+    throw new Error("database or disk is full");
+  };
+  const other = "11111111-2222-4333-8444-555555555555";
+  await rejects(
+    provisioner.provision({ nodeUuid: other, nodePublicKey: await newKey() }),
+    refusedWith(status.INTERNAL, /could not record the machine: database or disk is full/),
+  );
+  await rejects(provisioner.provision({ nodeUuid: UUID, nodePublicKey: await newKey() }), refusedWith(13, /full/));
+  deepEqual([...device.peers], [[key, [`${formatIPv6(nodeAddress(installationId, UUID))}/128`]]]);
+});
+
 Deno.test("with several endpoints the primary is written last", async () => {
   const { state, provisioner } = await setup({
     endpoints: ["192.0.2.1:51821", "198.51.100.1:51821", "[2001:db8::1]:51821"],
