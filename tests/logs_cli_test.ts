@@ -271,3 +271,26 @@ Deno.test("from the daemon: --follow prints new lines within 100 ms of receipt",
   await reader.cancel();
   await child.status;
 });
+
+Deno.test("from the daemon: the daemon going away ends --follow with one line, exit code 1", async () => {
+  const serve = await daemon();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--frozen", ...ENTRY, "--control-socket", serve.socket, "-f", "--tail", "1"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  equal(new TextDecoder().decode((await reader.read()).value), `${aEscape}\n`);
+  const stderr = new Response(child.stderr).arrayBuffer();
+  await serve[Symbol.asyncDispose]();
+  equal((await reader.read()).done, true);
+  const { code } = await child.status;
+  equal(code, 1);
+  match(
+    new TextDecoder().decode(await stderr),
+    new RegExp(
+      `^siderolink: the daemon at ${serve.socket} ended the log stream \\(.*\\): it stopped, or this ` +
+        "reader fell too far behind\n$",
+    ),
+  );
+});

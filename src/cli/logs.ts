@@ -132,7 +132,10 @@ async function fromDaemon(
     try {
       yield* body;
     } catch (error) {
-      throw new UserError(`the daemon at ${socket} ended the log stream: ${(error as Error).message}`);
+      throw new UserError(
+        `the daemon at ${socket} ended the log stream (${(error as Error).message}): it stopped, ` +
+          "or this reader fell too far behind",
+      );
     }
   })();
   if (!write) { for await (const chunk of chunks) await writeAll(output, chunk); }
