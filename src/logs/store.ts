@@ -34,7 +34,14 @@ import type { DatabaseSync } from "node:sqlite";
 import { logger } from "../log.ts";
 import type { RunInput } from "./log_table.ts";
 import { levelOf, levelsAtLeast, parseRecord, recordTimeMs, TALOS_LEVELS, type TalosLevel } from "./record.ts";
-import { MAX_RUNS_PER_REQUEST, RESULT, STATUS_OK, type StoreReply, type StoreRequest } from "./store_protocol.ts";
+import {
+  CONTROL,
+  MAX_RUNS_PER_REQUEST,
+  RESULT,
+  STATUS_OK,
+  type StoreReply,
+  type StoreRequest,
+} from "./store_protocol.ts";
 
 /** Most lines per insert transaction. */
 export const BATCH_LINES = 1000;
@@ -59,6 +66,9 @@ const MAX_QUEUED_LINES = 200_000;
 
 /** How long `flush` waits for the worker before it counts the request as failed and starts a new worker. */
 const WORKER_TIMEOUT_MS = 30_000;
+
+/** How long `flush` waits for a worker that has not started at all. */
+const WORKER_START_MS = 5_000;
 
 /** One line to store. */
 export interface LogInput {
@@ -419,7 +429,7 @@ export class LogStore {
 /** The main thread's side of the store's worker (see store_worker.ts for the protocol). */
 class StoreWorker {
   readonly #worker: Worker;
-  readonly #control = new Int32Array(new SharedArrayBuffer(4));
+  readonly #control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.length));
   readonly #results = new Float64Array(new SharedArrayBuffer(8 * (RESULT.rowIds + MAX_RUNS_PER_REQUEST)));
   #sent = 0;
   #taken = 0;
@@ -445,21 +455,25 @@ class StoreWorker {
     this.#sent++;
   }
 
-  /** Blocks until every request sent is answered, at most `timeoutMs`; whether they were. */
+  /**
+   * Blocks until every request sent is answered, at most `timeoutMs` (or {@link WORKER_START_MS} while the worker
+   * has not started: its module may be missing); whether they were.
+   */
   wait(timeoutMs: number): boolean {
-    const deadline = performance.now() + timeoutMs;
+    const started = performance.now();
     for (;;) {
-      const done = Atomics.load(this.#control, 0);
+      const done = Atomics.load(this.#control, CONTROL.answered);
       if (done >= this.#sent) return true;
-      const left = deadline - performance.now();
+      const limit = Atomics.load(this.#control, CONTROL.started) === 1 ? timeoutMs : WORKER_START_MS;
+      const left = started + limit - performance.now();
       if (left <= 0) return false;
-      Atomics.wait(this.#control, 0, done, left);
+      Atomics.wait(this.#control, CONTROL.answered, done, Math.min(left, 100));
     }
   }
 
   /** The answer to the last request, once, when it has come. */
   answer(): { ok: boolean; rowIds: Float64Array; pruned: number; agePruned: number } | undefined {
-    const done = Atomics.load(this.#control, 0);
+    const done = Atomics.load(this.#control, CONTROL.answered);
     if (done < this.#sent || this.#taken === done) return undefined;
     this.#taken = done;
     const results = this.#results;

@@ -3,14 +3,17 @@
  *
  * Requests go by `postMessage`: `open` (once), then `write` requests, one at a time, and finally `close`. Each
  * request but `open` is answered in shared memory, so that the main thread can also wait for it synchronously
- * (`Atomics.wait`): the results array is filled (see {@link RESULT}), then the control counter (requests answered)
- * is raised and notified; a message follows, carrying the error text of a failed request, which also wakes an
+ * (`Atomics.wait`): the results array is filled (see {@link RESULT}), then the control counter of requests answered
+ * (see {@link CONTROL}) is raised and notified; a message follows, carrying the error text of a failed request, which also wakes an
  * asynchronous main thread.
  *
  * @module
  */
 
 import type { RunInput } from "./log_table.ts";
+
+/** Slots of the control array: requests answered so far, and 1 once the worker runs (has taken `open`). */
+export const CONTROL = { answered: 0, started: 1, length: 2 } as const;
 
 /** Offsets in the results array; the row ids of the runs follow from {@link RESULT.rowIds}. */
 export const RESULT = { status: 0, pruned: 1, agePruned: 2, runs: 3, rowIds: 4 } as const;

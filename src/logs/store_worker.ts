@@ -10,7 +10,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { LogTable } from "./log_table.ts";
-import { RESULT, STATUS_FAILED, STATUS_OK, type StoreReply, type StoreRequest } from "./store_protocol.ts";
+import { CONTROL, RESULT, STATUS_FAILED, STATUS_OK, type StoreReply, type StoreRequest } from "./store_protocol.ts";
 
 /** How long the worker's connection waits for another writer's lock (as the state's own connection does). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -39,6 +39,7 @@ scope.onmessage = ({ data: request }) => {
     } catch (error) {
       openError = `cannot open ${request.path}: ${(error as Error).message}`;
     }
+    Atomics.store(control, CONTROL.started, 1);
     return;
   }
   if (request.op === "close") {
@@ -71,7 +72,7 @@ scope.onmessage = ({ data: request }) => {
 
 function answer(status: number, error?: string): void {
   results[RESULT.status] = status;
-  Atomics.add(control, 0, 1);
-  Atomics.notify(control, 0);
+  Atomics.add(control, CONTROL.answered, 1);
+  Atomics.notify(control, CONTROL.answered);
   scope.postMessage(error === undefined ? {} : { error });
 }
