@@ -35,8 +35,14 @@ export interface LogsRequest {
 /** What the route needs of the history: {@link LogStore}'s queries and subscription. */
 export type LogHistory = Pick<LogStore, "query" | "subscribe">;
 
-/** How far a follower may fall behind (bytes queued for it) before its stream is ended. */
+/** How far a follower may fall behind (bytes queued for it) before its stream is ended, by default. */
 export const MAX_BEHIND_BYTES = 16 * 1024 * 1024;
+
+/** Settings of {@link logsRoute}. */
+export interface LogsRouteOptions {
+  /** How far a follower may fall behind (bytes queued for it); default {@link MAX_BEHIND_BYTES}. */
+  maxBehindBytes?: number;
+}
 
 /** History is sent in pieces of about this size, as the client reads. */
 const PIECE_BYTES = 64 * 1024;
@@ -124,20 +130,21 @@ export function parseLogsQuery(params: URLSearchParams, nowMs: number): LogsRequ
  *
  * UUIDs, level, time and tail are the store's to apply; annotations are tested on the lines. A follower subscribes in the same task as that query, which the
  * store guarantees to neither miss nor repeat a line; new lines wait until the history is sent, and a follower
- * that falls more than {@link MAX_BEHIND_BYTES} behind has its stream ended rather than the daemon's memory grow.
+ * that falls more than `maxBehindBytes` behind has its stream ended rather than the daemon's memory grow.
  *
  * @example
  * ```ts
  * await startControlServer(socket, { "/v1/peers": peers, "/v1/logs": logsRoute(logs.store) });
  * ```
  */
-export function logsRoute(store: LogHistory): ControlRoute {
+export function logsRoute(store: LogHistory, options: LogsRouteOptions = {}): ControlRoute {
+  const maxBehind = options.maxBehindBytes ?? MAX_BEHIND_BYTES;
   return (url) => {
     const { filter, tail, follow } = parseLogsQuery(url.searchParams, Date.now());
     const storeFilter: LogFilter = { uuids: filter.uuids, level: filter.level, sinceMs: filter.sinceMs };
     const keep = annotationTest(filter);
     const history = keep ? annotatedHistory(store, storeFilter, keep, tail) : store.query({ ...storeFilter, tail });
-    return new Response(followingStream(store, storeFilter, keep, history, follow), {
+    return new Response(followingStream(store, storeFilter, keep, history, follow, maxBehind), {
       headers: { "content-type": "application/x-ndjson; charset=utf-8" },
     });
   };
@@ -185,6 +192,7 @@ function followingStream(
   keep: ((row: LogRow) => boolean) | undefined,
   history: LogRow[],
   follow: boolean,
+  maxBehind: number,
 ): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let sent = 0;
@@ -208,9 +216,9 @@ function followingStream(
           waitingBytes += text.length;
         }
         const behind = waiting ? waitingBytes : -(controller.desiredSize ?? 0);
-        if (behind > MAX_BEHIND_BYTES) {
+        if (behind > maxBehind) {
           stop();
-          controller.error(new Error(`the follower fell more than ${MAX_BEHIND_BYTES} bytes behind`));
+          controller.error(new Error(`the follower fell more than ${maxBehind} bytes behind`));
           return;
         }
         if (!waiting) controller.enqueue(encoder.encode(text));

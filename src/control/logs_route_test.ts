@@ -6,7 +6,7 @@ import { levelOf, parseRecord, recordTimeMs } from "../logs/record.ts";
 import { BATCH_MS, LogStore } from "../logs/store.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import { controlGet } from "./client.ts";
-import { type LogHistory, logsPath, logsRoute, parseLogsQuery } from "./logs_route.ts";
+import { type LogHistory, logsPath, logsRoute, type LogsRouteOptions, parseLogsQuery } from "./logs_route.ts";
 import { startControlServer } from "./server.ts";
 
 const { aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape } = LINES;
@@ -26,14 +26,14 @@ function store(logs: LogStore, line: string): void {
 }
 
 /** A real state database and log store holding {@link ALL}, served by a real control server. */
-async function setup(wrap: (store: LogStore) => LogHistory = (store) => store) {
+async function setup(wrap: (store: LogStore) => LogHistory = (store) => store, options: LogsRouteOptions = {}) {
   const dir = Deno.makeTempDirSync();
   const state = SqliteState.open(join(dir, "state"), "create");
   const logs = new LogStore(state.db);
   for (const line of ALL) store(logs, line);
   logs.flush();
   const socket = join(dir, "control.sock");
-  const server = await startControlServer(socket, { "/v1/logs": logsRoute(wrap(logs)) });
+  const server = await startControlServer(socket, { "/v1/logs": logsRoute(wrap(logs), options) });
   return {
     socket,
     logs,
@@ -199,4 +199,25 @@ Deno.test("follow ends when the daemon closes its control server", async () => {
   const ended = reader.done().catch(() => true);
   await daemon[Symbol.asyncDispose]();
   equal(await ended, true);
+});
+
+Deno.test("follow: a follower that stops reading is dropped once too far behind, not buffered without end", async () => {
+  await using daemon = await setup(undefined, { maxBehindBytes: 256 * 1024 });
+  const response = await controlGet(daemon.socket, `/v1/logs?uuid=${UUID_A}&tail=0&follow=1`);
+  const reader = response.body!.getReader();
+  // Not reading: the socket's buffers fill, then the route's queue.
+  for (let round = 0; round < 40; round++) {
+    for (let seq = 0; seq < 500; seq++) store(daemon.logs, aLinkUp.replace('"seq":812', `"seq":${round * 500 + seq}`));
+    daemon.logs.flush();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  let received = 0;
+  await rejects(async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      received += value.length;
+    }
+  });
+  equal(received < 20_000 * aLinkUp.length, true, `received ${received} bytes`);
 });
