@@ -26,6 +26,8 @@ export const MIGRATIONS: readonly string[] = [
   );
   `,
   // Machine annotations and status (serve), kernel-log history (logs) and event history (events).
+  // A log_lines row holds a run of consecutive lines of one machine and boot, joined by "\n" (src/logs/log_table.ts):
+  // its seq, time_ms and level are the run's highest, newest and most severe.
   `
   ALTER TABLE machines ADD COLUMN namespace TEXT;
   ALTER TABLE machines ADD COLUMN cluster TEXT;
