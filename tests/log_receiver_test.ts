@@ -9,6 +9,7 @@ import { SqliteState } from "../src/state/sqlite.ts";
 import { LogStore } from "../src/logs/store.ts";
 import { NetNs } from "./support/netns.ts";
 import { isRoot, onPath, skipUnless } from "./support/requirements.ts";
+import { dmesgRecords, expectedLine, jsonLines, type TalosRecord, talosTime } from "./support/talos_records.ts";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -38,70 +39,7 @@ const IDENTITIES = {
   [MACHINE_C.address]: { serverUuid: MACHINE_C.serverUuid },
 };
 
-const FACILITIES = [
-  "kern",
-  "user",
-  "mail",
-  "daemon",
-  "auth",
-  "syslog",
-  "lpr",
-  "news",
-  "uucp",
-  "cron",
-  "authpriv",
-  "ftp",
-  "ntp",
-  "security",
-  "console",
-  "solaris-cron",
-  "local0",
-  "local1",
-  "local2",
-  "local3",
-  "local4",
-  "local5",
-  "local6",
-  "local7",
-];
-const PRIORITIES = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
-const TALOS_LEVEL = ["error", "error", "error", "error", "warn", "info", "info", "debug"];
-
-type Rec = Record<string, unknown>;
-
-/** Talos's time text: RFC 3339 UTC with nanoseconds, trailing zeros trimmed. */
-function talosTime(ms: number, extraMicros: number): string {
-  const iso = new Date(Math.floor(ms)).toISOString(); // …T08:15:44.103Z
-  const nanos = (Math.floor(ms) % 1000) * 1_000_000 + extraMicros * 1000;
-  const fraction = String(nanos).padStart(9, "0").replace(/0+$/, "");
-  return `${iso.slice(0, 19)}${fraction ? `.${fraction}` : ""}Z`;
-}
-
-/** This machine's kernel ring buffer as Talos records of a boot that started at `bootMs`. */
-async function dmesgRecords(bootMs: number): Promise<Rec[]> {
-  const { stdout } = await new Deno.Command("dmesg", { args: ["-J"], stdout: "piped" }).output();
-  const entries = JSON.parse(new TextDecoder().decode(stdout)).dmesg as {
-    pri?: number;
-    fac?: number | string;
-    time: number;
-    msg: string;
-  }[];
-  return entries.map((entry, seq) => {
-    const pri = entry.pri ?? 6;
-    const facility = typeof entry.fac === "string" ? entry.fac : FACILITIES[entry.fac ?? pri >> 3];
-    const priority = pri & 7;
-    const clock = Math.round(entry.time * 1_000_000);
-    return {
-      clock,
-      facility,
-      msg: `${entry.msg}\n`,
-      priority: PRIORITIES[priority],
-      seq,
-      "talos-level": TALOS_LEVEL[priority],
-      "talos-time": talosTime(bootMs + Math.floor(clock / 1000), clock % 1000),
-    };
-  });
-}
+type Rec = TalosRecord;
 
 /** The same records as a Talos sender whose boot-time estimate is `shiftMs` off (a restarted sender). */
 function resent(records: Rec[], shiftMs: number): Rec[] {
@@ -111,20 +49,8 @@ function resent(records: Rec[], shiftMs: number): Rec[] {
   }));
 }
 
-/** The documented output line, computed independently: merge, sort keys by code point, stringify. */
-function expectedLine(record: Rec, address: string): string {
-  const identity = IDENTITIES[address];
-  const merged: Rec = { ...record, server_uuid: identity.serverUuid };
-  if ("namespace" in identity) merged.namespace = identity.namespace;
-  if ("cluster" in identity) merged.cluster = identity.cluster;
-  if ("metalMachine" in identity) merged.metal_machine = identity.metalMachine;
-  if ("machine" in identity) merged.machine = identity.machine;
-  const keys = Object.keys(merged).sort();
-  return `{${keys.map((key) => `${JSON.stringify(key)}:${JSON.stringify(merged[key])}`).join(",")}}`;
-}
-
 const encoder = new TextEncoder();
-const jsonLines = (records: Rec[]) => encoder.encode(records.map((record) => `${JSON.stringify(record)}\n`).join(""));
+const jsonBytes = (records: Rec[]) => encoder.encode(jsonLines(records));
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
@@ -272,15 +198,15 @@ Deno.test({
     const big = record(n, `${"x".repeat(100 * 1024)}\n`);
     const after = record(n + 1, "after the long line\n");
     const firstSend = concat(
-      jsonLines(ring.slice(0, 5)),
+      jsonBytes(ring.slice(0, 5)),
       encoder.encode("this is not json\n[1,2,3]\n"),
       new Uint8Array([0xff, 0xfe, 0x7b, 0x0a]),
-      jsonLines(ring.slice(5)),
-      jsonLines([big, after]),
+      jsonBytes(ring.slice(5)),
+      jsonBytes([big, after]),
     );
     // The sender restarts: the whole ring again (its boot estimate is 0.8 s off), then new records.
     const more = [record(n + 2, "new after the restart\n"), record(n + 3, "and one more\n")];
-    const secondSend = jsonLines(resent([...ring, big, after, ...more], 800));
+    const secondSend = jsonBytes(resent([...ring, big, after, ...more], 800));
     // Machine B: the same dmesg (another machine), written 7 bytes at a time, one record with invalid UTF-8.
     const ringB = await dmesgRecords(Date.UTC(2026, 2, 2, 8, 5, 0));
     const invalid = concat(
@@ -301,9 +227,9 @@ Deno.test({
         await harness.send(MACHINE_A.address, firstSend),
         await harness.send(MACHINE_A.address, secondSend),
       ])(),
-      harness.send(MACHINE_B.address, concat(jsonLines(ringB), invalid), 7),
-      harness.send(MACHINE_C.address, jsonLines(bootsC), 1000),
-      harness.send(UNKNOWN, jsonLines(ring)),
+      harness.send(MACHINE_B.address, concat(jsonBytes(ringB), invalid), 7),
+      harness.send(MACHINE_C.address, jsonBytes(bootsC), 1000),
+      harness.send(UNKNOWN, jsonBytes(ring)),
     ]);
     assert.deepEqual([a[0][0], a[1][0], b[0], c[0]], ["closed", "closed", "closed", "closed"]);
     assert.ok(["closed", "reset"].includes(unknown[0]), unknown[0]);
@@ -315,7 +241,7 @@ Deno.test({
 
     // A: every record once, in order, exactly the documented line; the long one truncated but kept.
     const linesA = byMachine(MACHINE_A.serverUuid);
-    const expectedA = [...ring, after, ...resent(more, 800)].map((r) => expectedLine(r, MACHINE_A.address));
+    const expectedA = [...ring, after, ...resent(more, 800)].map((r) => expectedLine(r, IDENTITIES[MACHINE_A.address]));
     const truncated = linesA.splice(n, 1)[0];
     assert.deepEqual(linesA, expectedA);
     const cut = JSON.parse(truncated);
@@ -327,11 +253,14 @@ Deno.test({
 
     // B: all records, one with U+FFFD where the bytes were invalid.
     const linesB = byMachine(MACHINE_B.serverUuid);
-    assert.deepEqual(linesB.slice(0, -1), ringB.map((r) => expectedLine(r, MACHINE_B.address)));
+    assert.deepEqual(linesB.slice(0, -1), ringB.map((r) => expectedLine(r, IDENTITIES[MACHINE_B.address])));
     assert.equal(JSON.parse(linesB.at(-1)!).msg, "bad \uFFFD\uFFFDbyte\n");
 
     // C: both boots, nothing taken for a duplicate.
-    assert.deepEqual(byMachine(MACHINE_C.serverUuid), bootsC.map((r) => expectedLine(r, MACHINE_C.address)));
+    assert.deepEqual(
+      byMachine(MACHINE_C.serverUuid),
+      bootsC.map((r) => expectedLine(r, IDENTITIES[MACHINE_C.address])),
+    );
     assert.equal(lines.length, linesA.length + 1 + linesB.length + bootsC.length);
 
     assert.deepEqual(counters.receiver, {
@@ -374,7 +303,7 @@ Deno.test({
     await ns.exec("ip", ["-6", "addr", "add", `${SERVER}/128`, "dev", "lo", "nodad"]);
     await harness.ready();
     const ring = await dmesgRecords(Date.UTC(2026, 2, 2, 8, 0, 0));
-    await harness.send(MACHINE_A.address, jsonLines(ring.slice(0, 20)));
+    await harness.send(MACHINE_A.address, jsonBytes(ring.slice(0, 20)));
     const first = await harness.stop();
     assert.equal(first.lines.length, 20);
     assert.match(first.stderr, /waiting for .*fd00:1::1.* to become available/);
@@ -382,7 +311,7 @@ Deno.test({
     // serve restarts on the same state; the machine's sender replays its ring with more records.
     const again = new Harness(ns, SERVER, harness.stateDir);
     await again.ready();
-    await again.send(MACHINE_A.address, jsonLines(resent(ring.slice(0, 25), 600)));
+    await again.send(MACHINE_A.address, jsonBytes(resent(ring.slice(0, 25), 600)));
     const second = await again.stop();
     assert.deepEqual(second.lines.map((line) => JSON.parse(line).seq), [20, 21, 22, 23, 24]);
     assert.equal((second.counters.receiver as Rec).duplicates, 20);
