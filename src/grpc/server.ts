@@ -9,6 +9,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as net from "node:net";
 import { logger } from "../log.ts";
+import { formatHostPort } from "../hostport.ts";
 import { filterGoaway } from "./goaway_filter.ts";
 
 const log = logger(["grpc"]);
@@ -125,9 +126,4 @@ export function peerOf(call: { getPeer(): string }): Peer {
   const match = /^\[?(.+?)\]?:(\d+)$/.exec(peer);
   if (!match) throw new Error(`gRPC peer ${JSON.stringify(peer)} has no address and port`);
   return { address: match[1].replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1"), port: Number(match[2]) };
-}
-
-/** `host:port`, with an IPv6 host in brackets, the way logs and PROTOCOL.md write endpoints. */
-export function formatHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }

@@ -1,10 +1,11 @@
+import { formatHostPort } from "../hostport.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { formatHostPort, type GrpcService, peerOf, startGrpcServer } from "./server.ts";
+import { type GrpcService, peerOf, startGrpcServer } from "./server.ts";
 import { loadProto, serviceDefinition } from "./service.ts";
 
 const root = loadProto(new URL("../proto/provision.proto", import.meta.url));

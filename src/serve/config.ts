@@ -7,6 +7,7 @@
 
 import { lookup } from "node:dns/promises";
 import { UsageError, UserError } from "../errors.ts";
+import { formatHostPort, splitHostPort } from "../hostport.ts";
 
 /** Default WireGuard UDP port (PROTOCOL.md §1). */
 export const DEFAULT_WIREGUARD_PORT = 51821;
@@ -38,18 +39,6 @@ export interface ServeConfig {
   cleanupOnExit: boolean;
 }
 
-/** Splits `host:port` or `[v6]:port`. */
-export function splitHostPort(text: string): { host: string; port: number } {
-  const at = text.lastIndexOf(":");
-  const host = text.slice(0, at).replace(/^\[(.*)\]$/, "$1");
-  return { host, port: Number(text.slice(at + 1)) };
-}
-
-/** Formats `host:port`, bracketing IPv6. */
-export function joinHostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
 /**
  * The advertised endpoint as `ip:port`: a hostname is resolved once at start-up; without a setting, this
  * host's first global address (IPv4 first, as most machine networks are) on port 51821.
@@ -62,12 +51,12 @@ export async function resolveEndpoint(setting: string | undefined): Promise<{ en
         "no global address on this host to advertise: pass --wireguard-endpoint HOST:PORT (the address machines reach)",
       );
     }
-    return { endpoint: joinHostPort(address, DEFAULT_WIREGUARD_PORT), port: DEFAULT_WIREGUARD_PORT };
+    return { endpoint: formatHostPort(address, DEFAULT_WIREGUARD_PORT), port: DEFAULT_WIREGUARD_PORT };
   }
   const { host, port } = splitHostPort(setting);
   try {
     const { address } = await lookup(host);
-    return { endpoint: joinHostPort(address, port), port };
+    return { endpoint: formatHostPort(address, port), port };
   } catch (error) {
     throw new UsageError(`--wireguard-endpoint ${setting}: cannot resolve ${host}: ${(error as Error).message}`);
   }

@@ -14,6 +14,7 @@ import { eventSinkHandlers, eventSinkServiceDefinition } from "../events/service
 import { ExcludedNetworks } from "../events/status.ts";
 import { EventStore } from "../events/store.ts";
 import { type GrpcServer, peerOf, startGrpcServer } from "../grpc/server.ts";
+import { formatHostPort, splitHostPort } from "../hostport.ts";
 import { formatIPv6 } from "../ipv6.ts";
 import { kernelArgs } from "../kernel_args.ts";
 import { publicKeyOf } from "../keys.ts";
@@ -27,7 +28,7 @@ import { provisionService } from "../provision/service.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import type { Device } from "../wireguard/device.ts";
 import { openDevice } from "../wireguard/select.ts";
-import { chooseJoinToken, joinHostPort, resolveEndpoint, type ServeConfig, splitHostPort } from "./config.ts";
+import { chooseJoinToken, resolveEndpoint, type ServeConfig } from "./config.ts";
 import { reconcilePeers, stalePeers } from "./peers.ts";
 
 const log = logger(["serve"]);
@@ -169,9 +170,9 @@ export class Daemon {
         wireguardEndpoint: endpoint,
         serverAddress: server,
         provisionApi: config.apiListen,
-        kernelLogs: joinHostPort(server, config.logPort),
+        kernelLogs: formatHostPort(server, config.logPort),
         logRateLimit: config.logRateLimit ?? "off",
-        events: joinHostPort(server, config.eventPort),
+        events: formatHostPort(server, config.eventPort),
         controlSocket: config.controlSocket,
         stateDir: config.stateDir,
         machines: machines.list().length,
@@ -181,7 +182,7 @@ export class Daemon {
           serverAddress: server,
           logPort: config.logPort,
           eventPort: config.eventPort,
-          apiEndpoint: joinHostPort(apiHost, api.port),
+          apiEndpoint: formatHostPort(apiHost, api.port),
         }).join(" ") + (joinToken ? " (add ?jointoken=…: siderolink addr --kernel-args)" : ""),
       },
     });

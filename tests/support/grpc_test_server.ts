@@ -12,9 +12,10 @@
  * @module
  */
 
+import { formatHostPort } from "../../src/hostport.ts";
 import * as grpc from "@grpc/grpc-js";
 import { fileURLToPath } from "node:url";
-import { formatHostPort, type GrpcService, peerOf, startGrpcServer } from "../../src/grpc/server.ts";
+import { type GrpcService, peerOf, startGrpcServer } from "../../src/grpc/server.ts";
 import { loadService } from "../../src/grpc/service.ts";
 
 /** Where the Provision service is defined. */
