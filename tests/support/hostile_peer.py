@@ -12,8 +12,9 @@ Usage:
   hostile_peer.py hold HOST PORT SOURCE COUNT TAG
       opens COUNT connections at once, prints {"open"}, waits for a line on stdin, then sends one record
       (msg "TAG i") on each connection i and closes them all: {"sent"}
-  hostile_peer.py flood HOST PORT SOURCE SECONDS TAG
-      sends records (msg "TAG n") as fast as it can for SECONDS: {"sent"}
+  hostile_peer.py flood HOST PORT SOURCE SECONDS TAG [MAX]
+      sends records (msg "TAG n") as fast as it can for SECONDS (or MAX records), until the server goes away:
+      {"sent", "error"}
   hostile_peer.py trickle HOST PORT SOURCE COUNT INTERVAL TAG
       sends COUNT records, one every INTERVAL seconds, msg "TAG n sent=<epoch ms>": {"sent"}
   hostile_peer.py proxy LISTEN_PORT HOST PORT SOURCE
@@ -117,17 +118,22 @@ def hold(host, port, source, count, tag):
     print(json.dumps({"sent": len(connections)}))
 
 
-def flood(host, port, source, seconds, tag):
+def flood(host, port, source, seconds, tag, most=None):
     sent = 0
+    error = None
     deadline = time.monotonic() + float(seconds)
+    limit = int(most) if most else float("inf")
     with connect(host, port, source) as connection:
-        while time.monotonic() < deadline:
-            batch = "".join(record(f"{tag} {sent + i}") for i in range(1000))
-            connection.sendall(batch.encode())
-            sent += 1000
-        connection.shutdown(socket.SHUT_WR)
-        drain(connection)
-    print(json.dumps({"sent": sent}))
+        try:
+            while time.monotonic() < deadline and sent < limit:
+                batch = "".join(record(f"{tag} {sent + i}") for i in range(1000))
+                connection.sendall(batch.encode())
+                sent += 1000
+            connection.shutdown(socket.SHUT_WR)
+            drain(connection)
+        except OSError as failure:
+            error = str(failure)
+    print(json.dumps({"sent": sent, "error": error}))
 
 
 def trickle(host, port, source, count, interval, tag):

@@ -1,0 +1,195 @@
+/**
+ * Faults of the state folder under a real serve: `kill -9` during heavy ingest and provisioning (then a restart on
+ * the same state), a read-only state folder at start-up, and a full disk (a small tmpfs as the state folder) that
+ * later gets space back.
+ */
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { FaultServe, faultTestIgnore, type Machine } from "../support/fault_serve.ts";
+import { run } from "../support/netns.ts";
+
+function rec(msg: string): string {
+  return `${JSON.stringify({ facility: "kern", msg: `${msg}\n`, priority: "info", "talos-level": "info" })}\n`;
+}
+
+/** Mounts a tmpfs of `size` at `path` for the duration of a test (unmounted on dispose). */
+async function tmpfs(path: string, size: string, readOnly = false): Promise<AsyncDisposable> {
+  await Deno.mkdir(path, { recursive: true });
+  await run("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0755${readOnly ? ",ro" : ""}`, "tmpfs", path]);
+  return { [Symbol.asyncDispose]: () => run("umount", ["-l", path]).then(() => {}) };
+}
+
+const msgOf = (line: string): string => JSON.parse(line).msg;
+
+/** Lines per second per machine in the kill -9 case. */
+const KILL_RATE = 25_000;
+
+Deno.test({
+  name: "kill -9 during heavy ingest and provisioning: the state opens again, only the unwritten lines are lost",
+  ignore: faultTestIgnore("kill -9"),
+}, async () => {
+  // Heavy but sustainable ingest: two machines at the rate limit, 25,000 lines/s each.
+  await using fault = await FaultServe.start("kill", {
+    args: ["--log-retain-lines", "10000000", "--log-rate-limit", String(KILL_RATE)],
+  });
+  const machines = await fault.addMachines(2);
+  const before = { secrets: fault.secrets(), server: fault.server, machines: fault.storedMachines() };
+  const serve = fault.serve;
+  const floods = machines.map((machine, index) =>
+    fault.spawnPeer(["flood", fault.server, "4001", machine.address, "20", `flood${index}`]).output()
+  );
+  const requests = await Promise.all(Array.from({ length: 300 }, () => fault.request(crypto.randomUUID())));
+  const provisions = fault.provision(requests, 8);
+  for (let counters = await fault.counters();; counters = await fault.counters()) {
+    if (counters.receiver.accepted >= 80_000 && fault.storedMachines().length > before.machines.length + 20) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // The last counters before the kill: what was stored by then must survive; what was queued may not.
+  const last = await fault.counters();
+  await serve.stop("SIGKILL");
+  const results = await provisions;
+  await Promise.all(floods);
+  // What serve wrote to stdout before it died (the pipe keeps it): accepted lines, but for the last few ms.
+  const printed = serve.stdout.filter((line) => line.includes('"server_uuid"'));
+
+  await fault.restart();
+  const after = fault.secrets();
+  deepEqual(after.privateKey, before.secrets.privateKey, "the server key survived");
+  equal(after.token, before.secrets.token);
+  equal(fault.server, before.server, "the installation (and so the server address) survived");
+  const stored = new Map(fault.storedMachines().map((machine) => [machine.uuid, machine]));
+  for (const machine of before.machines) deepEqual(stored.get(machine.uuid), machine);
+  const answered = results.filter((result) => result.code === "OK").length;
+  for (const [index, result] of results.entries()) {
+    if (result.code !== "OK") continue;
+    const record = stored.get(requests[index].node_uuid as string);
+    ok(record, `answered provision ${index} is recorded`);
+    equal(`${record.address}/64`, result.node_address_prefix);
+    equal(record.public_key, requests[index].node_public_key);
+  }
+  await fault.assertPeersMatchRecords();
+
+  let storedLines = 0, lost = 0;
+  for (const machine of machines) {
+    const kept = new Set(fault.storedLines(machine.uuid).map(msgOf));
+    storedLines += kept.size;
+    lost += printed.filter((line) => line.includes(machine.uuid) && !kept.has(msgOf(line))).length;
+  }
+  console.log(
+    `kill -9 after ${answered} answered provisions (of 300); ${last.receiver.accepted} lines accepted and ` +
+      `${last.store.stored} stored at the last counter read before the kill, ${printed.length} printed by the kill, ` +
+      `${storedLines} stored after the restart: ${lost} printed lines lost, and at least ` +
+      `${Math.max(0, last.receiver.accepted - last.store.failed - storedLines)} accepted ones (queued for the ` +
+      `store's writer, or for stdout); ` +
+      `every answered provision recorded, peers reconciled`,
+  );
+  ok(storedLines >= last.store.stored, "every line stored before the kill is still there");
+  ok(lost <= 2 * KILL_RATE * 0.5, `${lost} lines lost: more than half a second of ingest`);
+  await fault.assertAlive();
+  fault.assertNoSecrets();
+});
+
+Deno.test({
+  name: "a read-only state folder at start-up: one clear error line, exit 1",
+  ignore: faultTestIgnore("read-only state"),
+}, async () => {
+  const work = await Deno.makeTempDir({ prefix: "siderolink-fault-ro-" });
+  try {
+    const stateDir = join(work, "state");
+    await using _mount = await tmpfs(stateDir, "1m", true);
+    await using fault = await FaultServe.create("ro", { stateDir });
+    let failure = "";
+    await fault.restart().catch((error) => failure = error.message);
+    match(failure, /serve exited with 1 before serving/);
+    const errors = failure.split("\n").slice(1).filter(Boolean);
+    deepEqual(errors.length, 1, failure);
+    match(errors[0], new RegExp(`^siderolink: cannot prepare state folder ${stateDir}: .*Read-only file system`));
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "a full disk: logs and events keep flowing, the store error is reported, and it recovers with space",
+  ignore: faultTestIgnore("full disk"),
+}, async (t) => {
+  const work = await Deno.makeTempDir({ prefix: "siderolink-fault-full-" });
+  const disk = join(work, "disk");
+  try {
+    await using _mount = await tmpfs(disk, "4m");
+    await using fault = await FaultServe.start("full", {
+      stateDir: join(disk, "state"),
+      args: ["--log-retain-lines", "1000000"],
+    });
+    const serve = fault.serve;
+    const [machine] = await fault.addMachines(1);
+    const printed = (tag: string) => serve.stdout.filter((line) => line.includes(`"msg":"${tag}`));
+    const sendLines = async (from: Machine, tag: string, count: number) => {
+      const file = await fault.file(Array.from({ length: count }, (_, n) => rec(`${tag} ${n}`)).join(""));
+      await fault.peer(["send", fault.server, "4001", from.address, file]);
+      await serve.waitFor(() => printed(tag).length >= count, 20_000, `${count} ${tag} lines`);
+    };
+    const proxy = fault.spawnPeer(["proxy", "4102", fault.server, "4002", machine.address]);
+    const reader = proxy.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+    const publish = async (id: string) =>
+      await fault.peer<{ codes: Record<string, number> }>([
+        "publish",
+        "[::1]:4102",
+        await fault.file(`${JSON.stringify({ id, type: "AddressEvent", payload: { hostname: id } })}\n`),
+      ]);
+
+    try {
+      await sendLines(machine, "before", 100);
+      deepEqual((await publish("ev-before")).codes, { OK: 1 });
+
+      await t.step("full: lines are printed, events acknowledged, the store error reported", async () => {
+        await run("sh", ["-c", `dd if=/dev/zero of=${disk}/filler bs=64k 2>/dev/null; true`]);
+        await sendLines(machine, "full", 2000);
+        deepEqual((await publish("ev-full")).codes, { OK: 1 });
+        await serve.waitFor(() => serve.stdout.some((line) => line.includes("ev-full")), 10_000, "the event line");
+        const eventLine = JSON.parse(serve.stdout.find((line) => line.includes("ev-full"))!);
+        match(eventLine.handling_error, /cannot store event/);
+        await serve.waitFor(
+          () => serve.stderr.some((line) => line.includes("kernel-log history") && /full/i.test(line)),
+          10_000,
+          "the store error report",
+        );
+        const counters = await fault.counters();
+        ok(counters.store.failed > 0, JSON.stringify(counters.store));
+        // The device and the control API still work: the tunnel is not touched by a full disk.
+        await fault.assertPeersMatchRecords();
+        const peers = await fault.cli(["peers", "--json"]);
+        equal(peers.code, 0, peers.stderr);
+        const refused = await fault.provision([await fault.request(crypto.randomUUID())]);
+        console.log(`a provision on the full disk: ${JSON.stringify(refused[0])}`);
+        await fault.assertPeersMatchRecords();
+        console.log(`on the full disk: ${counters.store.failed} lines printed but not stored`);
+      });
+
+      await t.step("space back: lines and events are stored again, provisioning works", async () => {
+        await Deno.remove(join(disk, "filler"));
+        await sendLines(machine, "after", 100);
+        deepEqual((await publish("ev-after")).codes, { OK: 1 });
+        await serve.waitFor(() => serve.stdout.some((line) => line.includes("ev-after")), 10_000, "the event line");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const stored = fault.storedLines(machine.uuid).map(msgOf);
+        for (let n = 0; n < 100; n++) {
+          ok(stored.includes(`before ${n}\n`));
+          ok(stored.includes(`after ${n}\n`));
+        }
+        ok(fault.storedEventIds(machine.uuid).includes("ev-after"));
+        await fault.assertAlive();
+        await fault.assertPeersMatchRecords();
+        fault.assertNoSecrets();
+      });
+    } finally {
+      proxy.kill("SIGKILL");
+      await proxy.status;
+      await Promise.all([proxy.stdout.cancel(), proxy.stderr.cancel()]);
+    }
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+});
