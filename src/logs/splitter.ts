@@ -29,6 +29,12 @@ export type LineHandler = (line: string, truncated: boolean) => void;
 const encoder = new TextEncoder();
 
 /**
+ * Where overlong text is encoded to count its bytes, shared by every splitter: the encoding is synchronous, and
+ * one buffer per connection would cost each of thousands of idle connections the cap in memory.
+ */
+let sharedScratch = new Uint8Array(MAX_LINE_BYTES);
+
+/**
  * A line splitter for one connection.
  *
  * @example
@@ -43,7 +49,6 @@ export class LineSplitter {
   readonly #onLine: LineHandler;
   readonly #onDropped: () => void;
   readonly #maxBytes: number;
-  readonly #scratch: Uint8Array;
   readonly #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   #partial = "";
   #overlong: OverlongLine | undefined;
@@ -57,7 +62,7 @@ export class LineSplitter {
     this.#onLine = onLine;
     this.#onDropped = onDropped;
     this.#maxBytes = maxBytes;
-    this.#scratch = new Uint8Array(maxBytes);
+    if (sharedScratch.length < maxBytes) sharedScratch = new Uint8Array(maxBytes);
   }
 
   /** Takes the next bytes of the stream. */
@@ -117,7 +122,7 @@ export class LineSplitter {
   #keptLength(text: string): number {
     // Each UTF-16 unit takes at most 3 UTF-8 bytes, so short text needs no counting.
     if (text.length * 3 <= this.#maxBytes) return text.length;
-    return encoder.encodeInto(text, this.#scratch).read;
+    return encoder.encodeInto(text, sharedScratch.subarray(0, this.#maxBytes)).read;
   }
 
   #finishOverlong(): void {
