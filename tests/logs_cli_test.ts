@@ -167,7 +167,7 @@ Deno.test("daemon down: one line naming the socket and what to try, exit code 1"
   equal(
     result.stderr,
     `siderolink: cannot reach the daemon at ${socket} (no such socket): is serve running? Pass its ` +
-      "--control-socket, check that you may open the socket (root or its group), or use --direct as root\n",
+      "--control-socket, check that you may open the socket (root or its group), or filter saved output with --stdin\n",
   );
 });
 

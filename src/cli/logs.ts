@@ -126,7 +126,8 @@ async function fromDaemon(
   output: LogsOutput,
   render: LineRenderer,
 ): Promise<void> {
-  const body = (await controlGet(socket, path)).body ?? ReadableStream.from<Uint8Array>([]);
+  const body = (await controlGet(socket, path, "or filter saved output with --stdin")).body ??
+    ReadableStream.from<Uint8Array>([]);
   // Errors of the body are the daemon's (it stopped, or dropped a follower that fell behind); of output, ours.
   const chunks = (async function* () {
     try {

@@ -52,7 +52,7 @@ export function peersCommand(): Command {
 }
 
 async function readFromDaemon(socket: string): Promise<PeersReport> {
-  return await (await controlGet(socket, "/v1/peers")).json() as PeersReport;
+  return await (await controlGet(socket, "/v1/peers", "or use --direct as root")).json() as PeersReport;
 }
 
 async function readDirect(options: PeersOptions): Promise<PeersReport> {

@@ -7,7 +7,6 @@
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ExcludedNetworks } from "../events/status.ts";
-import { runDaemon } from "../serve/daemon.ts";
 import type { ServeConfig } from "../serve/config.ts";
 import { applyConfigFile } from "./config_file.ts";
 import {
@@ -83,6 +82,8 @@ export function serveCommand(): Command {
     .addOption(flag("--cleanup-on-exit", "remove the interface and its peers on exit"))
     .action(async (options: Record<string, unknown>) => {
       if (typeof options.config === "string") applyConfigFile(command, options.config);
+      // Loaded here, not at the top, so that the other commands start without gRPC and protobuf.
+      const { runDaemon } = await import("../serve/daemon.ts");
       await runDaemon(toConfig(command.opts()));
     });
   return command;

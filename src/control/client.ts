@@ -8,24 +8,23 @@ import { UserError } from "../errors.ts";
 
 /**
  * Sends `GET path` to the daemon and returns the response; an unreachable daemon is one clear error naming
- * the socket and what to try.
+ * the socket and what to try, ending with `fallback` (what the command can do without the daemon).
  *
  * @example
  * ```ts
- * const response = await controlGet("/run/siderolink/siderolink.sock", "/v1/peers");
+ * const response = await controlGet("/run/siderolink/siderolink.sock", "/v1/peers", "or use --direct as root");
  * ```
  */
-export async function controlGet(socket: string, path: string, signal?: AbortSignal): Promise<Response> {
+export async function controlGet(socket: string, path: string, fallback: string): Promise<Response> {
   const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socket } });
   let response: Response;
   try {
-    response = await fetch(`http://siderolink${path}`, { client, signal });
+    response = await fetch(`http://siderolink${path}`, { client });
   } catch (error) {
     client.close();
-    if (signal?.aborted) throw error;
     throw new UserError(
       `cannot reach the daemon at ${socket} (${describe(error)}): is serve running? ` +
-        `Pass its --control-socket, check that you may open the socket (root or its group), or use --direct as root`,
+        `Pass its --control-socket, check that you may open the socket (root or its group), ${fallback}`,
     );
   }
   if (!response.ok) {

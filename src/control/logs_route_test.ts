@@ -37,7 +37,7 @@ async function setup(wrap: (store: LogStore) => LogHistory = (store) => store, o
   return {
     socket,
     logs,
-    get: async (path: string) => await (await controlGet(socket, path)).text(),
+    get: async (path: string) => await (await controlGet(socket, path, "test")).text(),
     async [Symbol.asyncDispose]() {
       await server.close();
       logs.close();
@@ -154,7 +154,7 @@ Deno.test("follow: history, then new matching lines within 100 ms of receipt, th
       };
     },
   }));
-  const response = await controlGet(daemon.socket, `/v1/logs?machine=prod-cp-1&tail=1&follow=1`);
+  const response = await controlGet(daemon.socket, `/v1/logs?machine=prod-cp-1&tail=1&follow=1`, "test");
   equal(response.headers.get("content-type"), "application/x-ndjson; charset=utf-8");
   const reader = lineReader(response.body!);
   equal(await reader.next(), aEscape);
@@ -181,7 +181,7 @@ Deno.test("follow: lines arriving while the history is sent come after it, none 
   const many = Array.from({ length: 2000 }, (_, seq) => aLinkUp.replace('"seq":812', `"seq":${seq}`));
   for (const line of many) store(daemon.logs, line);
   daemon.logs.flush();
-  const response = await controlGet(daemon.socket, `/v1/logs?uuid=${UUID_A}&follow=1`);
+  const response = await controlGet(daemon.socket, `/v1/logs?uuid=${UUID_A}&follow=1`, "test");
   const later = aLinkUp.replace('"seq":812', '"seq":99999');
   store(daemon.logs, later);
   daemon.logs.flush();
@@ -194,7 +194,7 @@ Deno.test("follow: lines arriving while the history is sent come after it, none 
 
 Deno.test("follow ends when the daemon closes its control server", async () => {
   const daemon = await setup();
-  const response = await controlGet(daemon.socket, "/v1/logs?tail=0&follow=1");
+  const response = await controlGet(daemon.socket, "/v1/logs?tail=0&follow=1", "test");
   const reader = lineReader(response.body!);
   const ended = reader.done().catch(() => true);
   await daemon[Symbol.asyncDispose]();
@@ -203,7 +203,7 @@ Deno.test("follow ends when the daemon closes its control server", async () => {
 
 Deno.test("follow: a follower that stops reading is dropped once too far behind, not buffered without end", async () => {
   await using daemon = await setup(undefined, { maxBehindBytes: 256 * 1024 });
-  const response = await controlGet(daemon.socket, `/v1/logs?uuid=${UUID_A}&tail=0&follow=1`);
+  const response = await controlGet(daemon.socket, `/v1/logs?uuid=${UUID_A}&tail=0&follow=1`, "test");
   const reader = response.body!.getReader();
   // Not reading: the socket's buffers fill, then the route's queue.
   for (let round = 0; round < 40; round++) {
