@@ -5,7 +5,8 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { FaultServe, faultTestIgnore, type Machine } from "../support/fault_serve.ts";
+import { FaultServe, faultTestIgnore } from "../support/fault_serve.ts";
+import { TunnelNode } from "../support/tunnel_node.ts";
 import { run } from "../support/netns.ts";
 
 function rec(msg: string): string {
@@ -110,7 +111,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a full disk: logs and events keep flowing, the store error is reported, and it recovers with space",
+  name: "a full disk: the tunnel, logs and events keep working, the store error is reported, space back recovers",
   ignore: faultTestIgnore("full disk"),
 }, async (t) => {
   const work = await Deno.makeTempDir({ prefix: "siderolink-fault-full-" });
@@ -122,73 +123,68 @@ Deno.test({
       args: ["--log-retain-lines", "1000000"],
     });
     const serve = fault.serve;
-    const [machine] = await fault.addMachines(1);
+    // A machine with a real tunnel: its logs and events travel through it, as a Talos machine's do.
+    await using node = await TunnelNode.connect(fault);
     const printed = (tag: string) => serve.stdout.filter((line) => line.includes(`"msg":"${tag}`));
-    const sendLines = async (from: Machine, tag: string, count: number) => {
+    const sendLines = async (tag: string, count: number) => {
       const file = await fault.file(Array.from({ length: count }, (_, n) => rec(`${tag} ${n}`)).join(""));
-      await fault.peer(["send", fault.server, "4001", from.address, file]);
+      await fault.peer(["send", node.server, "4001", "-", file], node.ns);
       await serve.waitFor(() => printed(tag).length >= count, 20_000, `${count} ${tag} lines`);
     };
-    const proxy = fault.spawnPeer(["proxy", "4102", fault.server, "4002", machine.address]);
-    const reader = proxy.stdout.getReader();
-    await reader.read();
-    reader.releaseLock();
     const publish = async (id: string) =>
       await fault.peer<{ codes: Record<string, number> }>([
         "publish",
-        "[::1]:4102",
+        `[${node.server}]:4002`,
         await fault.file(`${JSON.stringify({ id, type: "AddressEvent", payload: { hostname: id } })}\n`),
-      ]);
+      ], node.ns);
+    const eventLine = async (id: string) => {
+      await serve.waitFor(() => serve.stdout.some((line) => line.includes(`"${id}"`)), 10_000, `event ${id}`);
+      return JSON.parse(serve.stdout.find((line) => line.includes(`"${id}"`))!);
+    };
 
-    try {
-      await sendLines(machine, "before", 100);
-      deepEqual((await publish("ev-before")).codes, { OK: 1 });
+    await sendLines("before", 100);
+    deepEqual((await publish("ev-before")).codes, { OK: 1 });
+    equal((await eventLine("ev-before")).server_uuid, node.uuid);
 
-      await t.step("full: lines are printed, events acknowledged, the store error reported", async () => {
-        await run("sh", ["-c", `dd if=/dev/zero of=${disk}/filler bs=64k 2>/dev/null; true`]);
-        await sendLines(machine, "full", 2000);
-        deepEqual((await publish("ev-full")).codes, { OK: 1 });
-        await serve.waitFor(() => serve.stdout.some((line) => line.includes("ev-full")), 10_000, "the event line");
-        const eventLine = JSON.parse(serve.stdout.find((line) => line.includes("ev-full"))!);
-        match(eventLine.handling_error, /cannot store event/);
-        await serve.waitFor(
-          () => serve.stderr.some((line) => line.includes("kernel-log history") && /full/i.test(line)),
-          10_000,
-          "the store error report",
-        );
-        const counters = await fault.counters();
-        ok(counters.store.failed > 0, JSON.stringify(counters.store));
-        // The device and the control API still work: the tunnel is not touched by a full disk.
-        await fault.assertPeersMatchRecords();
-        const peers = await fault.cli(["peers", "--json"]);
-        equal(peers.code, 0, peers.stderr);
-        const refused = await fault.provision([await fault.request(crypto.randomUUID())]);
-        console.log(`a provision on the full disk: ${JSON.stringify(refused[0])}`);
-        await fault.assertPeersMatchRecords();
-        console.log(`on the full disk: ${counters.store.failed} lines printed but not stored`);
-      });
+    await t.step("full: the tunnel is up, lines printed, events acknowledged, the store error reported", async () => {
+      await run("sh", ["-c", `dd if=/dev/zero of=${disk}/filler bs=64k 2>/dev/null; true`]);
+      await sendLines("full", 2000);
+      deepEqual((await publish("ev-full")).codes, { OK: 1 });
+      match((await eventLine("ev-full")).handling_error, /cannot store event/);
+      await serve.waitFor(
+        () => serve.stderr.some((line) => line.includes("kernel-log history") && /full/i.test(line)),
+        10_000,
+        "the store error report",
+      );
+      await node.ping();
+      const counters = await fault.counters();
+      ok(counters.store.failed > 0, JSON.stringify(counters.store));
+      const peers = await fault.cli(["peers", "--json"]);
+      equal(peers.code, 0, peers.stderr);
+      const [refused] = await fault.provision([await fault.request(crypto.randomUUID())]);
+      equal(refused.code, "INTERNAL");
+      match(refused.details, /could not record the machine: .*full/);
+      await fault.assertPeersMatchRecords();
+      console.log(`on the full disk: ${counters.store.failed} lines printed but not stored; a provision: INTERNAL`);
+    });
 
-      await t.step("space back: lines and events are stored again, provisioning works", async () => {
-        await Deno.remove(join(disk, "filler"));
-        await sendLines(machine, "after", 100);
-        deepEqual((await publish("ev-after")).codes, { OK: 1 });
-        await serve.waitFor(() => serve.stdout.some((line) => line.includes("ev-after")), 10_000, "the event line");
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        const stored = fault.storedLines(machine.uuid).map(msgOf);
-        for (let n = 0; n < 100; n++) {
-          ok(stored.includes(`before ${n}\n`));
-          ok(stored.includes(`after ${n}\n`));
-        }
-        ok(fault.storedEventIds(machine.uuid).includes("ev-after"));
-        await fault.assertAlive();
-        await fault.assertPeersMatchRecords();
-        fault.assertNoSecrets();
-      });
-    } finally {
-      proxy.kill("SIGKILL");
-      await proxy.status;
-      await Promise.all([proxy.stdout.cancel(), proxy.stderr.cancel()]);
-    }
+    await t.step("space back: lines and events are stored again, provisioning works", async () => {
+      await Deno.remove(join(disk, "filler"));
+      await sendLines("after", 100);
+      deepEqual((await publish("ev-after")).codes, { OK: 1 });
+      equal((await eventLine("ev-after")).handling_error, undefined);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const stored = fault.storedLines(node.uuid).map(msgOf);
+      for (let n = 0; n < 100; n++) {
+        ok(stored.includes(`before ${n}\n`));
+        ok(stored.includes(`after ${n}\n`));
+      }
+      ok(fault.storedEventIds(node.uuid).includes("ev-after"));
+      await node.ping();
+      await fault.assertAlive();
+      await fault.assertPeersMatchRecords();
+      fault.assertNoSecrets();
+    });
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }

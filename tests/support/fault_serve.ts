@@ -226,9 +226,9 @@ export class FaultServe implements AsyncDisposable {
     for (const [key, allowed] of expected) ok(actual.get(key) === allowed, `peer ${key}: ${actual.get(key)}`);
   }
 
-  /** Runs `hostile_peer.py` in the namespace and parses its JSON line. */
-  async peer<T = Record<string, unknown>>(args: string[]): Promise<T> {
-    const out = await this.ns.exec(PYTHON, [HOSTILE_PEER, ...args]);
+  /** Runs `hostile_peer.py` in serve's namespace (or `ns`) and parses its JSON line. */
+  async peer<T = Record<string, unknown>>(args: string[], ns: NetNs = this.ns): Promise<T> {
+    const out = await ns.exec(PYTHON, [HOSTILE_PEER, ...args]);
     this.captured.push(out);
     return JSON.parse(out.trim().split("\n").at(-1)!);
   }

@@ -191,7 +191,8 @@ def provision(api, requests_file, threads):
                 reply = stub.Provision(provision_pb2.ProvisionRequest(**fields), timeout=60)
             except grpc.RpcError as error:
                 return {"code": error.code().name, "details": error.details()}
-            return {"code": "OK", "server_public_key": reply.server_public_key,
+            return {"code": "OK", "server_endpoint": reply.server_endpoint[-1],
+                    "server_public_key": reply.server_public_key,
                     "node_address_prefix": reply.node_address_prefix, "server_address": reply.server_address}
 
         with concurrent.futures.ThreadPoolExecutor(int(threads)) as pool:
