@@ -73,7 +73,11 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", (error: Error) => {
-      reject(new Error(`cannot listen for gRPC on ${formatHostPort(options.host, options.port)}: ${error.message}`));
+      reject(
+        new Error(`cannot listen for gRPC on ${formatHostPort(options.host, options.port)}: ${error.message}`, {
+          cause: error,
+        }),
+      );
     });
     listener.listen({ host: options.host, port: options.port, exclusive: true }, resolve);
   });

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { bindWhenAvailable } from "../bind_retry.ts";
 import { logger } from "../log.ts";
 import { annotations, type IdentifyByAddress, type MachineIdentity } from "../machines/identity.ts";
 import { Deduplicator } from "./dedupe.ts";
@@ -18,12 +19,6 @@ import { type KernelRecord, levelOf, LineFormatter, parseRecord, recordTimeMs, t
 import { RateLimiter } from "./rate_limit.ts";
 import { canonicalAddress } from "./source_address.ts";
 import { LineSplitter, MAX_LINE_BYTES } from "./splitter.ts";
-
-/** How long binding is retried while the address is not usable yet (just added, still tentative). */
-export const BIND_RETRY_MS = 20_000;
-
-/** Pause between two binding attempts. */
-const BIND_RETRY_STEP_MS = 250;
 
 /**
  * Read sizes: a connection starts small (most are idle: a machine sends a few lines now and then, and thousands
@@ -150,27 +145,16 @@ export class LogReceiver implements AsyncDisposable {
    * binding is retried for up to `bindRetryMs`; other errors (address in use, permission) fail at once.
    */
   static async listen(options: LogReceiverOptions): Promise<LogReceiver> {
-    const deadline = Date.now() + (options.bindRetryMs ?? BIND_RETRY_MS);
-    let waiting = false;
-    for (;;) {
-      try {
-        const listener = Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" });
-        return new LogReceiver(listener, options);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.AddrNotAvailable) || Date.now() >= deadline) {
-          throw new Error(
-            `cannot listen for kernel logs on [${options.hostname}]:${options.port}: ${(error as Error).message}`,
-          );
-        }
-        if (!waiting) {
-          waiting = true;
-          log.info("waiting for [{hostname}]:{port} to become available", {
-            hostname: options.hostname,
-            port: options.port,
-          });
-        }
-        await new Promise((resolve) => setTimeout(resolve, BIND_RETRY_STEP_MS));
-      }
+    const where = `[${options.hostname}]:${options.port}`;
+    try {
+      const listener = await bindWhenAvailable(
+        `kernel logs on ${where}`,
+        () => Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" }),
+        options.bindRetryMs,
+      );
+      return new LogReceiver(listener, options);
+    } catch (error) {
+      throw new Error(`cannot listen for kernel logs on ${where}: ${(error as Error).message}`);
     }
   }
 

@@ -6,6 +6,7 @@
  */
 
 import { serverAddress } from "../addressing.ts";
+import { bindWhenAvailable } from "../bind_retry.ts";
 import { logsRoute } from "../control/logs_route.ts";
 import { peersReport } from "../control/peers.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
@@ -125,11 +126,15 @@ export class Daemon {
     });
     this.#grpc(
       "event sink",
-      await startGrpcServer({
-        host: server,
-        port: config.eventPort,
-        services: [{ definition: eventSinkServiceDefinition(), implementation: eventSinkHandlers(eventSink, peerOf) }],
-      }),
+      await bindWhenAvailable(`events on ${formatHostPort(server, config.eventPort)}`, () =>
+        startGrpcServer({
+          host: server,
+          port: config.eventPort,
+          services: [{
+            definition: eventSinkServiceDefinition(),
+            implementation: eventSinkHandlers(eventSink, peerOf),
+          }],
+        })),
     );
     const control: ControlServer = await startControlServer(config.controlSocket, {
       "/v1/logs": logsRoute(logs.store),
