@@ -26,8 +26,6 @@ export const HOSTILE_PEER = new URL("./hostile_peer.py", import.meta.url).pathna
 /** The address serve's API listens on inside the namespace. */
 const API_HOST = "fd5e:6::1";
 
-let counter = 0;
-
 /** The `ignore` flag for a fault test: root, wireguard-go, wg, ip and Python grpcio are needed. */
 export function faultTestIgnore(name: string): boolean {
   return skipUnless(
@@ -96,7 +94,8 @@ export class FaultServe implements AsyncDisposable {
     this.work = work;
     this.stateDir = options.stateDir ?? join(work, "state");
     this.socket = join(work, "ctl", "control.sock");
-    this.iface = `slf${Deno.pid % 10000}${counter++}`;
+    // Unique across the test workers of one process (`deno test --parallel`): wireguard-go's UAPI socket is global.
+    this.iface = `slf${crypto.getRandomValues(new Uint8Array(4)).toHex()}`;
     this.#env = options.env;
     this.#args = [
       "--state-dir",

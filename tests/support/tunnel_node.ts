@@ -35,7 +35,7 @@ export class TunnelNode implements AsyncDisposable {
     const ns = await NetNs.create("tun");
     try {
       await linkNamespaces(fault.ns, SERVE_SIDE, ns, NODE_SIDE);
-      const iface = `sltn${Deno.pid % 10000}`;
+      const iface = `sltn${crypto.getRandomValues(new Uint8Array(4)).toHex()}`;
       await ns.exec("wireguard-go", [iface]);
       await ns.exec("ip", ["link", "set", iface, "mtu", "1280", "up"]);
       const privateKey = generatePrivateKey();
