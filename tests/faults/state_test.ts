@@ -5,6 +5,7 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import { SqliteState } from "../../src/state/sqlite.ts";
 import { FaultServe, faultTestIgnore } from "../support/fault_serve.ts";
 import { TunnelNode } from "../support/tunnel_node.ts";
 import { run } from "../support/netns.ts";
@@ -91,20 +92,26 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a read-only state folder at start-up: one clear error line, exit 1",
+  name: "a read-only state folder at start-up, new or holding a state: one clear error line, exit 1",
   ignore: faultTestIgnore("read-only state"),
 }, async () => {
   const work = await Deno.makeTempDir({ prefix: "siderolink-fault-ro-" });
   try {
-    const stateDir = join(work, "state");
-    await using _mount = await tmpfs(stateDir, "1m", true);
-    await using fault = await FaultServe.create("ro", { stateDir });
-    let failure = "";
-    await fault.restart().catch((error) => failure = error.message);
-    match(failure, /serve exited with 1 before serving/);
-    const errors = failure.split("\n").slice(1).filter(Boolean);
-    deepEqual(errors.length, 1, failure);
-    match(errors[0], new RegExp(`^siderolink: cannot prepare state folder ${stateDir}: .*Read-only file system`));
+    const fresh = join(work, "fresh");
+    const existing = join(work, "existing");
+    await using _fresh = await tmpfs(fresh, "1m", true);
+    await using _existing = await tmpfs(existing, "1m");
+    SqliteState.open(join(existing, "state"), "create").close();
+    await run("mount", ["-o", "remount,ro", existing]);
+    for (const stateDir of [join(fresh, "state"), join(existing, "state")]) {
+      await using fault = await FaultServe.create("ro", { stateDir });
+      let failure = "";
+      await fault.restart().catch((error) => failure = error.message);
+      match(failure, /serve exited with 1 before serving/);
+      const errors = failure.split("\n").slice(1).filter(Boolean);
+      equal(errors.length, 1, failure);
+      match(errors[0], new RegExp(`^siderolink: cannot prepare state folder ${stateDir}: Read-only file system`));
+    }
   } finally {
     await Deno.remove(work, { recursive: true });
   }
