@@ -19,7 +19,7 @@
 import { formatHostPort } from "../hostport.ts";
 import { status } from "@grpc/grpc-js";
 import type { IdentifyByAddress } from "../machines/identity.ts";
-import { type Peer } from "../grpc/server.ts";
+import type { Peer } from "../grpc/server.ts";
 import { logger } from "../log.ts";
 import { canonicalAddress } from "../logs/source_address.ts";
 import {
