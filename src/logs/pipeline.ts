@@ -80,7 +80,7 @@ export class LogPipeline implements AsyncDisposable {
       });
     };
     try {
-      const receiver = await LogReceiver.listen({ ...options, sink, dedupe });
+      const receiver = await LogReceiver.listen({ ...options, sink, dedupe, backpressure: () => store.backlog() });
       return new LogPipeline(receiver, store, writer);
     } catch (error) {
       store.close();

@@ -86,6 +86,8 @@ export interface LogReceiverOptions {
   bindRetryMs?: number;
   /** Most lines per second per machine (bursts up to as many); beyond it lines are dropped and counted. */
   rateLimit?: number;
+  /** Before each read: a promise to wait for when the consumer is behind (see `LogStore.backlog`). */
+  backpressure?: () => Promise<void> | undefined;
 }
 
 const log = logger(["logs", "receiver"]);
@@ -270,6 +272,8 @@ export class LogReceiver implements AsyncDisposable {
     try {
       for (;;) {
         let n: number | null;
+        const behind = this.#options.backpressure?.();
+        if (behind) await behind;
         try {
           n = await conn.read(buffer);
         } catch (error) {

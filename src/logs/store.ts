@@ -61,8 +61,17 @@ export const DEFAULT_RETAIN_AGE_MS = 30 * 24 * 3600 * 1000;
 /** How often lines older than the age limit are removed (ms). */
 export const AGE_PRUNE_EVERY_MS = 60_000;
 
-/** Lines waiting for the worker beyond which new lines are not stored (a disk far too slow): counted, followed. */
-const MAX_QUEUED_LINES = 200_000;
+/**
+ * Lines waiting for the worker beyond which receivers stop reading until it catches up ({@link LogStore.backlog}):
+ * TCP then holds the machines' lines, and a `kill -9` loses at most these plus the write in progress.
+ */
+export const HIGH_WATER_LINES = 4 * BATCH_LINES;
+
+/**
+ * Lines waiting beyond which new lines are not stored but counted and followed: a safety net for lines already
+ * read when the high-water mark was reached (one read per connection).
+ */
+const MAX_QUEUED_LINES = 50_000;
 
 /** How long `flush` waits for the worker before it counts the request as failed and starts a new worker. */
 const WORKER_TIMEOUT_MS = 30_000;
@@ -174,6 +183,8 @@ export class LogStore {
   #unreportedFailures = 0;
   #overloadReported = false;
   #closed = false;
+  /** Settles when receivers waiting on {@link LogStore.backlog} may read again. */
+  #drained: PromiseWithResolvers<void> | undefined;
 
   /**
    * Opens the history on the state database `db` (a file: the writing is done by a worker thread with its own
@@ -203,6 +214,16 @@ export class LogStore {
     this.#batch.push(row);
     if (this.#batch.length >= BATCH_LINES) this.#send();
     else this.#timer ??= setTimeout(() => this.#send(), BATCH_MS);
+  }
+
+  /**
+   * While more than {@link HIGH_WATER_LINES} lines wait for the worker, a promise that settles once half of them
+   * are written (or the store closes); otherwise undefined. A receiver awaits it before reading more.
+   */
+  backlog(): Promise<void> | undefined {
+    if (this.#closed || this.#batch.length < HIGH_WATER_LINES) return undefined;
+    this.#drained ??= Promise.withResolvers<void>();
+    return this.#drained.promise;
   }
 
   /** Writes everything queued and waits for it (blocking this thread); subscribers get the lines. Never throws. */
@@ -300,11 +321,18 @@ export class LogStore {
     if (this.#closed) return;
     this.flush();
     this.#closed = true;
+    this.#release();
     clearTimeout(this.#timer);
     clearInterval(this.#ageTimer);
     this.#subscribers.clear();
     this.#worker?.close();
     this.#worker = undefined;
+  }
+
+  /** Lets waiting receivers read again. */
+  #release(): void {
+    this.#drained?.resolve();
+    this.#drained = undefined;
   }
 
   /** Sends the queued lines (and a due age prune) to the worker, unless it is still busy with the last ones. */
@@ -315,6 +343,7 @@ export class LogStore {
     const taken = consecutiveRuns(this.#batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
     const rows = taken.flat();
     this.#batch = this.#batch.slice(rows.length);
+    if (this.#batch.length < HIGH_WATER_LINES / 2) this.#release();
     const runs: LogRow[][] = [];
     for (const run of taken) {
       // Lines beyond the limit already within their run would be removed at once: they are not written at all.

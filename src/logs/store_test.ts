@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteState } from "../state/sqlite.ts";
 import { isRoot, skipUnless } from "../../tests/support/requirements.ts";
-import { BATCH_MS, type LogInput, type LogRow, LogStore } from "./store.ts";
+import { BATCH_MS, HIGH_WATER_LINES, type LogInput, type LogRow, LogStore } from "./store.ts";
 import type { TalosLevel } from "./record.ts";
 
 const T0 = Date.UTC(2026, 2, 2, 8, 0, 0);
@@ -199,4 +199,19 @@ Deno.test({
       await mount("umount", dir);
     }
   },
+});
+
+Deno.test("a backlog above the high-water mark holds receivers back until the worker catches up", async () => {
+  using state = openState();
+  const store = new LogStore(state.db);
+  assert.equal(store.backlog(), undefined, "nothing waits");
+  for (let seq = 0; seq < HIGH_WATER_LINES * 2; seq++) store.add(line(`m${seq % 7}`, seq));
+  const behind = store.backlog();
+  assert.ok(behind, "a reader must wait");
+  await behind;
+  assert.ok(store.counters.stored > 0, "the worker wrote while the reader waited");
+  store.close();
+  assert.equal(store.backlog(), undefined, "a closed store holds nobody back");
+  assert.equal(store.counters.stored, HIGH_WATER_LINES * 2);
+  assert.equal(store.counters.failed, 0);
 });
