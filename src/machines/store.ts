@@ -120,9 +120,17 @@ export class MachineStore {
     );
   }
 
-  /** Forgets a machine's key (its peer was removed); the address stays reserved for it. */
-  clearPublicKey(uuid: string): void {
-    this.#state.query(() => this.#state.db.prepare("UPDATE machines SET public_key = NULL WHERE uuid = ?").run(uuid));
+  /**
+   * Forgets a machine's key `publicKey` (its peer was removed); the address stays reserved for it. A key that
+   * changed meanwhile (the machine provisioned again) is kept.
+   */
+  clearPublicKey(uuid: string, publicKey: string): void {
+    this.#state.query(() =>
+      this.#state.db.prepare("UPDATE machines SET public_key = NULL WHERE uuid = ? AND public_key = ?").run(
+        uuid,
+        publicKey,
+      )
+    );
   }
 }
 

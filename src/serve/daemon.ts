@@ -205,7 +205,7 @@ export class Daemon {
         await device.configure({
           peers: stale.map((record) => ({ publicKey: Uint8Array.fromBase64(record.publicKey!), remove: true })),
         });
-        for (const record of stale) machines.clearPublicKey(record.uuid);
+        for (const record of stale) machines.clearPublicKey(record.uuid, record.publicKey!);
         log.info("peer GC removed {count} peers: {uuids}", { count: stale.length, uuids: stale.map((r) => r.uuid) });
       } catch (error) {
         log.error("peer GC failed: {error}", { error: (error as Error).message });
