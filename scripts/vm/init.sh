@@ -17,7 +17,8 @@ mount -t devtmpfs dev /dev
 exec </dev/console >/dev/console 2>&1
 mount -t proc proc /proc
 mount -t sysfs sys /sys
-mount -t tmpfs tmp /tmp
+# No tmpfs on /tmp: the initramfs is already in RAM, and the project (a CI clone) may itself live under /tmp.
+mkdir -p /tmp && chmod 1777 /tmp
 mount -t tmpfs run /run
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
