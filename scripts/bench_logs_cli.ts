@@ -18,6 +18,7 @@ import { startControlServer } from "../src/control/server.ts";
 import { type KernelRecord, LineFormatter, type TalosLevel } from "../src/logs/record.ts";
 import { LogStore } from "../src/logs/store.ts";
 import { SqliteState } from "../src/state/sqlite.ts";
+import { lineReader } from "../tests/support/line_reader.ts";
 
 const MACHINES = 100;
 
@@ -214,30 +215,19 @@ async function benchFollow(store: LogStore, formatters: LineFormatter[], socket:
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const nextLine = async () => {
-    while (!buffered.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("logs -f ended");
-      buffered += value;
-    }
-    const line = buffered.slice(0, buffered.indexOf("\n"));
-    buffered = buffered.slice(line.length + 1);
-    return line;
-  };
+  const lines = lineReader(child.stdout);
   const send = (seq: number) => {
     const line = formatters[3].format(record(seq));
     store.add({ uuid: uuidOf(3), boot: "1772438400", seq, timeMs: Date.now(), level: "info", line });
     return line;
   };
   // The history's line says the child is subscribed: the route subscribes before it answers.
-  await nextLine();
+  await lines.next();
   const latencies: number[] = [];
   for (let i = 1; i <= 200; i++) {
     const received = performance.now();
     const line = send(firstSeq + 1000 + i);
-    if ((await nextLine()) !== line) throw new Error("lines out of order");
+    if ((await lines.next()) !== line) throw new Error("lines out of order");
     latencies.push(performance.now() - received);
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 10));
   }
@@ -247,7 +237,7 @@ async function benchFollow(store: LogStore, formatters: LineFormatter[], socket:
       `max ${ms(Math.max(...latencies))} (goal < 100 ms)`,
   );
   child.kill();
-  await reader.cancel();
+  await lines.cancel();
   await child.status;
 }
 

@@ -3,10 +3,10 @@ import { join } from "node:path";
 import { logsCommand } from "../src/cli/logs.ts";
 import { logsRoute } from "../src/control/logs_route.ts";
 import { startControlServer } from "../src/control/server.ts";
-import { levelOf, parseRecord, recordTimeMs } from "../src/logs/record.ts";
-import { LINES, STDIN_TEXT, UUID_A, UUID_B, UUID_C } from "../src/logs/sample_lines.ts";
+import { LINES, STDIN_TEXT, storeLine, UUID_A, UUID_B, UUID_C } from "../src/logs/sample_lines.ts";
 import { LogStore } from "../src/logs/store.ts";
 import { SqliteState } from "../src/state/sqlite.ts";
+import { lineReader } from "./support/line_reader.ts";
 
 const { aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape } = LINES;
 const ALL = [aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape];
@@ -190,24 +190,13 @@ async function daemon() {
   const dir = Deno.makeTempDirSync();
   const state = SqliteState.open(join(dir, "state"), "create");
   const store = new LogStore(state.db);
-  const add = (line: string) => {
-    const record = parseRecord(line).record!;
-    store.add({
-      uuid: record.server_uuid as string,
-      boot: "1772438400",
-      seq: Number(record.seq ?? -1),
-      timeMs: recordTimeMs(record) ?? Date.now(),
-      level: levelOf(record),
-      line,
-    });
-  };
-  for (const line of ALL) add(line);
+  for (const line of ALL) storeLine(store, line);
   store.flush();
   const socket = join(dir, "control.sock");
   const server = await startControlServer(socket, { "/v1/logs": logsRoute(store) });
   return {
     socket,
-    add,
+    add: (line: string) => storeLine(store, line),
     async [Symbol.asyncDispose]() {
       await server.close();
       store.close();
@@ -245,21 +234,14 @@ Deno.test("from the daemon: --follow prints new lines within 100 ms of receipt",
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  const nextLine = async () => {
-    while (!buffered.includes("\n")) buffered += (await reader.read()).value ?? "";
-    const line = buffered.slice(0, buffered.indexOf("\n"));
-    buffered = buffered.slice(line.length + 1);
-    return line;
-  };
-  equal(await nextLine(), aEscape);
+  const lines = lineReader(child.stdout);
+  equal(await lines.next(), aEscape);
   const latencies: number[] = [];
   for (let seq = 1000; seq < 1010; seq++) {
     const line = aLinkUp.replace('"seq":812', `"seq":${seq}`);
     const received = performance.now();
     serve.add(line);
-    equal(await nextLine(), line);
+    equal(await lines.next(), line);
     latencies.push(performance.now() - received);
   }
   latencies.sort((a, b) => a - b);
@@ -268,7 +250,7 @@ Deno.test("from the daemon: --follow prints new lines within 100 ms of receipt",
   );
   equal(latencies[5] < 100, true, `median ${latencies[5]} ms`);
   child.kill();
-  await reader.cancel();
+  await lines.cancel();
   await child.status;
 });
 

@@ -1,8 +1,7 @@
 import { deepEqual, equal, rejects, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
-import { LINES, UUID_A, UUID_B } from "../logs/sample_lines.ts";
-import { levelOf, parseRecord, recordTimeMs } from "../logs/record.ts";
+import { LINES, storeLine, UUID_A, UUID_B } from "../logs/sample_lines.ts";
 import { BATCH_MS, LogStore } from "../logs/store.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import { controlGet } from "./client.ts";
@@ -12,25 +11,12 @@ import { startControlServer } from "./server.ts";
 const { aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape } = LINES;
 const ALL = [aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape];
 
-/** Adds a documented line to the store as serve's pipeline does. */
-function store(logs: LogStore, line: string): void {
-  const record = parseRecord(line).record!;
-  logs.add({
-    uuid: record.server_uuid as string,
-    boot: "1772438400",
-    seq: Number(record.seq ?? -1),
-    timeMs: recordTimeMs(record) ?? Date.now(),
-    level: levelOf(record),
-    line,
-  });
-}
-
 /** A real state database and log store holding {@link ALL}, served by a real control server. */
 async function setup(wrap: (store: LogStore) => LogHistory = (store) => store, options: LogsRouteOptions = {}) {
   const dir = Deno.makeTempDirSync();
   const state = SqliteState.open(join(dir, "state"), "create");
   const logs = new LogStore(state.db);
-  for (const line of ALL) store(logs, line);
+  for (const line of ALL) storeLine(logs, line);
   logs.flush();
   const socket = join(dir, "control.sock");
   const server = await startControlServer(socket, { "/v1/logs": logsRoute(wrap(logs), options) });
@@ -111,7 +97,7 @@ Deno.test("history: every filter against a real store", async () => {
 Deno.test("history larger than one piece arrives whole and in order; annotation filters reach far back", async () => {
   await using daemon = await setup();
   const many = Array.from({ length: 3000 }, (_, seq) => aLinkUp.replace('"seq":812', `"seq":${seq}`));
-  for (const line of many) store(daemon.logs, line);
+  for (const line of many) storeLine(daemon.logs, line);
   daemon.logs.flush();
   equal(await daemon.get(`/v1/logs?uuid=${UUID_A}&tail=3000`), lines(...many));
   // The staging lines are 3,000 lines back: the route asks for ever larger tails until it has them.
@@ -162,9 +148,9 @@ Deno.test("follow: history, then new matching lines within 100 ms of receipt, th
   const latencies: number[] = [];
   for (let seq = 900; seq < 910; seq++) {
     const line = aLinkUp.replace('"seq":812', `"seq":${seq}`);
-    store(daemon.logs, bOk); // another machine: not shown
+    storeLine(daemon.logs, bOk); // another machine: not shown
     const received = performance.now();
-    store(daemon.logs, line);
+    storeLine(daemon.logs, line);
     equal(await reader.next(), line);
     latencies.push(performance.now() - received);
   }
@@ -179,11 +165,11 @@ Deno.test("follow: history, then new matching lines within 100 ms of receipt, th
 Deno.test("follow: lines arriving while the history is sent come after it, none lost", async () => {
   await using daemon = await setup();
   const many = Array.from({ length: 2000 }, (_, seq) => aLinkUp.replace('"seq":812', `"seq":${seq}`));
-  for (const line of many) store(daemon.logs, line);
+  for (const line of many) storeLine(daemon.logs, line);
   daemon.logs.flush();
   const response = await controlGet(daemon.socket, `/v1/logs?uuid=${UUID_A}&follow=1`, "test");
   const later = aLinkUp.replace('"seq":812', '"seq":99999');
-  store(daemon.logs, later);
+  storeLine(daemon.logs, later);
   daemon.logs.flush();
   const reader = lineReader(response.body!);
   const got: string[] = [];
@@ -207,7 +193,9 @@ Deno.test("follow: a follower that stops reading is dropped once too far behind,
   const reader = response.body!.getReader();
   // Not reading: the socket's buffers fill, then the route's queue.
   for (let round = 0; round < 40; round++) {
-    for (let seq = 0; seq < 500; seq++) store(daemon.logs, aLinkUp.replace('"seq":812', `"seq":${round * 500 + seq}`));
+    for (let seq = 0; seq < 500; seq++) {
+      storeLine(daemon.logs, aLinkUp.replace('"seq":812', `"seq":${round * 500 + seq}`));
+    }
     daemon.logs.flush();
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

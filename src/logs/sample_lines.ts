@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type KernelRecord, LineFormatter } from "./record.ts";
+import { type KernelRecord, levelOf, LineFormatter, parseRecord, recordTimeMs } from "./record.ts";
+import type { LogStore } from "./store.ts";
 
 /** Machine `prod-cp-1` of cluster `prod`. */
 export const UUID_A = "0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f";
@@ -62,3 +63,16 @@ export const STDIN_TEXT = [
   "null",
   LINES.aEscape,
 ].join("\n") + "\n";
+
+/** Adds a documented line to `store` as serve's pipeline does (one boot; seq and time from the line). */
+export function storeLine(store: LogStore, line: string): void {
+  const record = parseRecord(line).record!;
+  store.add({
+    uuid: record.server_uuid as string,
+    boot: "1772438400",
+    seq: Number(record.seq ?? -1),
+    timeMs: recordTimeMs(record) ?? Date.now(),
+    level: levelOf(record),
+    line,
+  });
+}

@@ -201,12 +201,9 @@ def provision(api, requests_file, threads):
 
 
 def publish(sink, events_file):
-    from talos_node import load_stubs
+    from talos_node import event_request, load_stubs
     load_stubs()
     import grpc
-    from google.protobuf import any_pb2, json_format
-    import events_pb2
-    import machine_pb2
     codes = {}
     failures = []
     with grpc.insecure_channel(sink) as channel:
@@ -217,16 +214,7 @@ def publish(sink, events_file):
                 if "raw_hex" in event:
                     body = bytes.fromhex(event["raw_hex"])
                 else:
-                    request = events_pb2.EventRequest(id=event["id"])
-                    if "type" in event:
-                        message = getattr(machine_pb2, event["type"])()
-                        json_format.ParseDict(event.get("payload", {}), message)
-                        request.data.CopyFrom(any_pb2.Any(type_url="type.googleapis.com/machine." + event["type"],
-                                                          value=message.SerializeToString()))
-                    elif "type_url" in event:
-                        request.data.CopyFrom(any_pb2.Any(type_url=event["type_url"],
-                                                          value=bytes.fromhex(event["value_hex"])))
-                    body = request.SerializeToString()
+                    body = event_request(event).SerializeToString()
                 try:
                     call(body, timeout=10)
                     code = "OK"

@@ -97,25 +97,31 @@ def provision_many(api, count, threads, token=None):
     print(json.dumps({"count": count, "seconds": seconds, "errors": errors}))
 
 
-def publish(sink, events_json):
-    import grpc
+def event_request(event):
+    """An events.EventRequest from a test's description: {"id", "type" and "payload" (a machine.<type> as JSON) or
+    "type_url" and "value_hex" (raw Any bytes), "actor_id"}; without either, a request without data."""
     from google.protobuf import any_pb2, json_format
     import events_pb2
-    import events_pb2_grpc
     import machine_pb2
+    request = events_pb2.EventRequest(id=event["id"], actor_id=event.get("actor_id", ""))
+    if "type" in event:
+        message = getattr(machine_pb2, event["type"])()
+        json_format.ParseDict(event.get("payload", {}), message)
+        request.data.CopyFrom(any_pb2.Any(type_url="type.googleapis.com/machine." + event["type"],
+                                          value=message.SerializeToString()))
+    elif "type_url" in event:
+        request.data.CopyFrom(any_pb2.Any(type_url=event["type_url"], value=bytes.fromhex(event["value_hex"])))
+    return request
+
+
+def publish(sink, events_json):
+    import grpc
+    import events_pb2_grpc
     with grpc.insecure_channel(sink) as channel:
         stub = events_pb2_grpc.EventSinkServiceStub(channel)
         for event in json.loads(events_json):
-            request = events_pb2.EventRequest(id=event["id"], actor_id=event.get("actor_id", ""))
-            if "type" in event:
-                message = getattr(machine_pb2, event["type"])()
-                json_format.ParseDict(event.get("payload", {}), message)
-                request.data.CopyFrom(any_pb2.Any(type_url="type.googleapis.com/machine." + event["type"],
-                                                  value=message.SerializeToString()))
-            elif "type_url" in event:
-                request.data.CopyFrom(any_pb2.Any(type_url=event["type_url"], value=bytes.fromhex(event["value_hex"])))
             try:
-                stub.Publish(request, timeout=10)
+                stub.Publish(event_request(event), timeout=10)
                 print(json.dumps({"id": event["id"], "code": "OK"}), flush=True)
             except grpc.RpcError as error:
                 print(json.dumps({"id": event["id"], "code": error.code().name, "details": error.details()}), flush=True)
