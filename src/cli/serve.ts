@@ -57,7 +57,7 @@ export function serveCommand(): Command {
     )
     .addOption(flag("--join-token <token>", "token machines must present (default: generated once and stored)"))
     .addOption(flag("--join-token-file <file>", "read the join token from a file"))
-    .addOption(new Option("--no-join-token", "accept machines without a join token"))
+    .addOption(new Option("--no-join-token", "accept machines without a join token").env("SIDEROLINK_NO_JOIN_TOKEN"))
     .addOption(
       flag("--inventory <file>", "YAML list of known machines (uuid, namespace, cluster, metalMachine, machine)"),
     )
