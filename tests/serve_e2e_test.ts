@@ -7,12 +7,13 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { EventStore } from "../src/events/store.ts";
-import { formatKey, generatePrivateKey, publicKeyOf } from "../src/keys.ts";
+import { generatePrivateKey } from "../src/keys.ts";
 import { MachineStore } from "../src/machines/store.ts";
 import { SqliteState } from "../src/state/sqlite.ts";
 import { linkNamespaces, NetNs } from "./support/netns.ts";
 import { isRoot, onPath, skipUnless } from "./support/requirements.ts";
 import { ServeProcess } from "./support/serve_process.ts";
+import { type ProvisionReply, TalosTunnel } from "./support/talos_tunnel.ts";
 import { dmesgRecords, expectedLine, jsonLines } from "./support/talos_records.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -47,70 +48,13 @@ function existsFile(path: string): boolean {
   }
 }
 
-/** A Talos-like machine in namespace `ns`: its own wireguard-go interface, keyed and configured with `wg`. */
-class Node {
-  readonly ns: NetNs;
-  readonly iface: string;
-  privateKey = generatePrivateKey();
-
-  constructor(ns: NetNs, iface: string) {
-    this.ns = ns;
-    this.iface = iface;
-  }
-
-  async publicKey(): Promise<string> {
-    return formatKey(await publicKeyOf(this.privateKey));
-  }
-
-  async provision(token = TOKEN): Promise<Record<string, unknown>> {
-    const out = await this.ns.exec(PYTHON, [
-      NODE_SCRIPT,
-      "provision",
-      `[${UNDERLAY_SERVER}]:8081`,
-      UUID,
-      await this.publicKey(),
-      token,
-    ]);
-    return JSON.parse(out);
-  }
-
-  /** Configures the node's side from a Provision reply, the way Talos does. */
-  async configure(reply: Record<string, unknown>): Promise<void> {
-    const keyFile = await Deno.makeTempFile();
-    await Deno.writeTextFile(keyFile, formatKey(this.privateKey));
-    const endpoints = reply.server_endpoint as string[];
-    await this.ns.exec("ip", ["-6", "addr", "flush", "dev", this.iface]);
-    await this.ns.exec("ip", ["-6", "addr", "add", reply.node_address_prefix as string, "dev", this.iface, "nodad"]);
-    await this.ns.exec("wg", ["set", this.iface, "private-key", keyFile]);
-    for (const line of (await this.ns.exec("wg", ["show", this.iface, "peers"])).split("\n").filter(Boolean)) {
-      await this.ns.exec("wg", ["set", this.iface, "peer", line, "remove"]);
-    }
-    await this.ns.exec("wg", [
-      "set",
-      this.iface,
-      "peer",
-      reply.server_public_key as string,
-      "endpoint",
-      endpoints.at(-1)!,
-      "allowed-ips",
-      `${reply.server_address}/128`,
-      "persistent-keepalive",
-      "25",
-    ]);
-    await Deno.remove(keyFile);
-  }
-
-  /** Pings the server through the tunnel until it answers (the first packets wait for the handshake). */
-  async reach(server: string): Promise<void> {
-    for (let attempt = 0;; attempt++) {
-      try {
-        await this.ns.exec("ping", ["-6", "-c", "1", "-W", "1", server]);
-        return;
-      } catch (error) {
-        if (attempt >= 20) throw error;
-      }
-    }
-  }
+/** Provisions `node` (its current key) through the API with the Python grpcio client. */
+async function provision(
+  node: TalosTunnel,
+  token = TOKEN,
+): Promise<ProvisionReply & { grpc_peer_addr_port?: string; code?: string; details?: string }> {
+  const api = `[${UNDERLAY_SERVER}]:8081`;
+  return JSON.parse(await node.ns.exec(PYTHON, [NODE_SCRIPT, "provision", api, UUID, await node.publicKey(), token]));
 }
 
 Deno.test({ name: "serve end to end with a real WireGuard peer, real logs and real events", ignore }, async () => {
@@ -155,14 +99,12 @@ Deno.test({ name: "serve end to end with a real WireGuard peer, real logs and re
     match(startup, /talos\.logging\.kernel=tcp:\/\/\[fd[0-9a-f:]+::1\]:4001/);
 
     // The node: a wireguard-go of its own, provisioned through the API.
-    await nodeNs.exec("wireguard-go", [nodeIface]);
-    await nodeNs.exec("ip", ["link", "set", nodeIface, "mtu", "1280", "up"]);
-    const node = new Node(nodeNs, nodeIface);
+    const node = await TalosTunnel.start(nodeNs, nodeIface);
 
-    const denied = await node.provision("wrong-token");
+    const denied = await provision(node, "wrong-token");
     deepEqual(denied, { code: "PERMISSION_DENIED", details: "invalid join token" });
 
-    const reply = await node.provision();
+    const reply = await provision(node);
     deepEqual(reply.server_endpoint, [`[${UNDERLAY_SERVER}]:51821`]);
     const nodeAddress = (reply.node_address_prefix as string).replace("/64", "");
     const server = reply.server_address as string;
@@ -287,7 +229,7 @@ Deno.test({ name: "serve end to end with a real WireGuard peer, real logs and re
 
     // A new boot: a new key. The old peer goes, the address stays.
     node.privateKey = generatePrivateKey();
-    const again = await node.provision();
+    const again = await provision(node);
     equal(again.node_address_prefix, reply.node_address_prefix);
     await node.configure(again);
     await node.reach(server);
