@@ -11,9 +11,9 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { formatIPv6, parseIPv6 } from "../ipv6.ts";
 import { formatKeyHex, KEY_LENGTH } from "../keys.ts";
 import type { DeviceConfig, Peer } from "./device.ts";
+import { encodeSockaddr, formatCidr, parseCidr } from "./netlink/inet.ts";
 
 /** The request that reads the whole device. */
 export const GET_REQUEST = "get=1\n\n";
@@ -172,15 +172,11 @@ export function parseGetReply(pairs: [string, string][]): UapiDevice {
  * ```
  */
 export function canonicalCidr(text: string): string {
-  const match = /^([0-9a-fA-F:.]+)\/(0|[1-9]\d{0,2})$/.exec(text);
-  const bits = match ? Number(match[2]) : NaN;
-  if (match && match[1].includes(":")) {
-    const address = parseIPv6(match[1]);
-    if (address && bits <= 128) return `${formatIPv6(address)}/${bits}`;
-  } else if (match) {
-    if (isIPv4(match[1]) && bits <= 32) return text;
+  try {
+    return formatCidr(parseCidr(text, "allowed IP"));
+  } catch {
+    throw new UsageError(`"${text}" is not an IPv4 or IPv6 CIDR`);
   }
-  throw new UsageError(`"${text}" is not an IPv4 or IPv6 CIDR`);
 }
 
 function hexKey(key: Uint8Array, what: string): string {
@@ -206,14 +202,10 @@ function checkUint16(value: number, what: string): number {
 }
 
 function checkEndpoint(endpoint: string): string {
-  const match = /^(?:\[([0-9a-fA-F:]+)\]|([\d.]+)):(0|[1-9]\d{0,4})$/.exec(endpoint);
-  const host = match && (match[1] !== undefined ? parseIPv6(match[1]) !== undefined : isIPv4(match[2]));
-  if (!host || Number(match[3]) > 65535) throw new UsageError(`endpoint "${endpoint}" is not ip:port or [ipv6]:port`);
+  try {
+    encodeSockaddr(endpoint, "endpoint");
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   return endpoint;
-}
-
-// Dotted-quad IPv4, each part decimal 0–255 without leading zeros (which some parsers read as octal).
-function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 && parts.every((part) => /^(0|[1-9]\d{0,2})$/.test(part) && Number(part) <= 255);
 }

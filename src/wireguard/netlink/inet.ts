@@ -38,7 +38,7 @@ export interface Cidr {
 
 /** Parses `address/prefix` (IPv4 or IPv6); `what` names the value in the error. */
 export function parseCidr(text: string, what: string): Cidr {
-  const match = /^([^/]+)\/([0-9]{1,3})$/.exec(text);
+  const match = /^([^/]+)\/(0|[1-9][0-9]{0,2})$/.exec(text);
   const address = match ? parseIP(match[1]) : undefined;
   const prefixLength = match ? Number(match[2]) : NaN;
   if (!address || !(prefixLength <= address.length * 8)) {
