@@ -143,6 +143,33 @@ Deno.test(
         )
       );
       deepEqual(dmesg.stdout.trim().split("\n"), expectedDmesg);
+      // --since by record time, --namespace (no machine has one: nothing), pretty with the machine's name.
+      const firstLines = printedBy(first.uuid).map((line) => JSON.parse(line));
+      const since = firstLines[20]["talos-time"] as string;
+      const fromSince = await runCli(["logs", first.uuid, "--since", since, "--control-socket", socket]);
+      deepEqual(
+        fromSince.stdout.trim().split("\n"),
+        printedBy(first.uuid).filter((_, i) => Date.parse(firstLines[i]["talos-time"]) >= Date.parse(since)),
+      );
+      const none = await runCli(["logs", "--namespace", "default", "--control-socket", socket]);
+      deepEqual([none.code, none.stdout], [0, ""]);
+      const pretty = await runCli([
+        "logs",
+        third.uuid,
+        "--tail",
+        "2",
+        "--format",
+        "pretty",
+        "--control-socket",
+        socket,
+      ]);
+      const prettyLines = pretty.stdout.trim().split("\n");
+      equal(prettyLines.length, 2);
+      for (const [i, line] of prettyLines.entries()) {
+        const record = JSON.parse(printedBy(third.uuid).at(i - 2)!);
+        ok(line.includes("lab-1") && line.includes((record.msg as string).trim()), line);
+        equal(line.includes("\x1b["), false, "no colour off a terminal");
+      }
 
       // logs --follow: a new line arrives while following.
       const follower = new Deno.Command(Deno.execPath(), {
