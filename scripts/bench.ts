@@ -5,7 +5,7 @@
  * @module
  */
 
-import { benchLogIngest } from "../src/logs/bench.ts";
+import { benchLogIngest } from "./bench_log_ingest.ts";
 import { benchLogsCli } from "./bench_logs_cli.ts";
 import { benchProvision } from "./bench_provision.ts";
 

@@ -6,17 +6,17 @@
  * from the first accepted connection to the last line handled (and, for the full path, stored and written), in
  * wall time and in this process's CPU time (the clients are other processes).
  *
- * Run: `deno run -A src/logs/bench.ts [records] [connections]`
+ * Run: `deno run -A scripts/bench_log_ingest.ts [records] [connections]`
  *
  * @module
  */
 
 import { join } from "node:path";
-import type { MachineIdentity } from "../machines/identity.ts";
-import { SqliteState } from "../state/sqlite.ts";
-import { LineWriter } from "./line_writer.ts";
-import { LogPipeline } from "./pipeline.ts";
-import { LogReceiver } from "./receiver.ts";
+import type { MachineIdentity } from "../src/machines/identity.ts";
+import { SqliteState } from "../src/state/sqlite.ts";
+import { LineWriter } from "../src/logs/line_writer.ts";
+import { LogPipeline } from "../src/logs/pipeline.ts";
+import { LogReceiver } from "../src/logs/receiver.ts";
 
 /** Benchmark settings. */
 export interface LogIngestBenchOptions {
