@@ -1,12 +1,9 @@
 import { deepEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
 import { logsCommand } from "../src/cli/logs.ts";
-import { logsRoute } from "../src/control/logs_route.ts";
-import { startControlServer } from "../src/control/server.ts";
 import { LINES, STDIN_TEXT, storeLine, UUID_A, UUID_B, UUID_C } from "../src/logs/sample_lines.ts";
-import { LogStore } from "../src/logs/store.ts";
-import { SqliteState } from "../src/state/sqlite.ts";
 import { lineReader } from "./support/line_reader.ts";
+import { logsDaemon } from "./support/logs_daemon.ts";
 
 const { aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape } = LINES;
 const ALL = [aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape];
@@ -185,29 +182,8 @@ Deno.test("a closed pipe (| head -n 1) ends it quietly", async () => {
   await Deno.remove(dir, { recursive: true });
 });
 
-/** A real store holding {@link ALL} behind a real control server. */
-async function daemon() {
-  const dir = Deno.makeTempDirSync();
-  const state = SqliteState.open(join(dir, "state"), "create");
-  const store = new LogStore(state.db);
-  for (const line of ALL) storeLine(store, line);
-  store.flush();
-  const socket = join(dir, "control.sock");
-  const server = await startControlServer(socket, { "/v1/logs": logsRoute(store) });
-  return {
-    socket,
-    add: (line: string) => storeLine(store, line),
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      store.close();
-      state.close();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
-
 Deno.test("from the daemon: formats and filters through the control socket", async () => {
-  await using serve = await daemon();
+  await using serve = await logsDaemon(ALL);
   const socket = ["--control-socket", serve.socket];
   deepEqual(await runLogs([...socket]), { code: 0, stdout: lines(...ALL), stderr: "" });
   deepEqual(await runLogs([...socket, UUID_A.toUpperCase(), "--format", "dmesg", "--tail", "2"]), {
@@ -228,7 +204,7 @@ Deno.test("from the daemon: formats and filters through the control socket", asy
 });
 
 Deno.test("from the daemon: --follow prints new lines within 100 ms of receipt", async () => {
-  await using serve = await daemon();
+  await using serve = await logsDaemon(ALL);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--frozen", ...ENTRY, "--control-socket", serve.socket, "-f", "--tail", "1"],
     stdout: "piped",
@@ -240,7 +216,7 @@ Deno.test("from the daemon: --follow prints new lines within 100 ms of receipt",
   for (let seq = 1000; seq < 1010; seq++) {
     const line = aLinkUp.replace('"seq":812', `"seq":${seq}`);
     const received = performance.now();
-    serve.add(line);
+    storeLine(serve.logs, line);
     equal(await lines.next(), line);
     latencies.push(performance.now() - received);
   }
@@ -255,7 +231,7 @@ Deno.test("from the daemon: --follow prints new lines within 100 ms of receipt",
 });
 
 Deno.test("from the daemon: the daemon going away ends --follow with one line, exit code 1", async () => {
-  const serve = await daemon();
+  const serve = await logsDaemon(ALL);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--frozen", ...ENTRY, "--control-socket", serve.socket, "-f", "--tail", "1"],
     stdout: "piped",

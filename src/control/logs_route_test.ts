@@ -1,37 +1,13 @@
 import { deepEqual, equal, rejects, throws } from "node:assert/strict";
-import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { LINES, storeLine, UUID_A, UUID_B } from "../logs/sample_lines.ts";
-import { BATCH_MS, LogStore } from "../logs/store.ts";
-import { SqliteState } from "../state/sqlite.ts";
+import { BATCH_MS } from "../logs/store.ts";
 import { controlGet } from "./client.ts";
-import { type LogHistory, logsPath, logsRoute, type LogsRouteOptions, parseLogsQuery } from "./logs_route.ts";
-import { startControlServer } from "./server.ts";
+import { logsPath, parseLogsQuery } from "./logs_route.ts";
+import { logsDaemon } from "../../tests/support/logs_daemon.ts";
 
 const { aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape } = LINES;
 const ALL = [aLinkUp, bDisk, aMulti, cDebug, bOk, aEscape];
-
-/** A real state database and log store holding {@link ALL}, served by a real control server. */
-async function setup(wrap: (store: LogStore) => LogHistory = (store) => store, options: LogsRouteOptions = {}) {
-  const dir = Deno.makeTempDirSync();
-  const state = SqliteState.open(join(dir, "state"), "create");
-  const logs = new LogStore(state.db);
-  for (const line of ALL) storeLine(logs, line);
-  logs.flush();
-  const socket = join(dir, "control.sock");
-  const server = await startControlServer(socket, { "/v1/logs": logsRoute(wrap(logs), options) });
-  return {
-    socket,
-    logs,
-    get: async (path: string) => await (await controlGet(socket, path, "test")).text(),
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      logs.close();
-      state.close();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 const lines = (...picked: string[]) => picked.map((line) => `${line}\n`).join("");
 
@@ -79,7 +55,7 @@ Deno.test("parseLogsQuery names a bad parameter", () => {
 });
 
 Deno.test("history: every filter against a real store", async () => {
-  await using daemon = await setup();
+  await using daemon = await logsDaemon(ALL);
   equal(await daemon.get("/v1/logs"), lines(...ALL));
   equal(await daemon.get(`/v1/logs?uuid=${UUID_A.toUpperCase()}`), lines(aLinkUp, aMulti, aEscape));
   equal(await daemon.get(`/v1/logs?uuid=${UUID_A}&uuid=${UUID_B}&tail=2`), lines(bOk, aEscape));
@@ -95,7 +71,7 @@ Deno.test("history: every filter against a real store", async () => {
 });
 
 Deno.test("history larger than one piece arrives whole and in order; annotation filters reach far back", async () => {
-  await using daemon = await setup();
+  await using daemon = await logsDaemon(ALL);
   const many = Array.from({ length: 3000 }, (_, seq) => aLinkUp.replace('"seq":812', `"seq":${seq}`));
   for (const line of many) storeLine(daemon.logs, line);
   daemon.logs.flush();
@@ -129,7 +105,7 @@ function lineReader(body: ReadableStream<Uint8Array>) {
 
 Deno.test("follow: history, then new matching lines within 100 ms of receipt, then unsubscribed on disconnect", async () => {
   let subscribed = 0;
-  await using daemon = await setup((store) => ({
+  await using daemon = await logsDaemon(ALL, (store) => ({
     query: (query) => store.query(query),
     subscribe(filter, listener) {
       subscribed++;
@@ -163,7 +139,7 @@ Deno.test("follow: history, then new matching lines within 100 ms of receipt, th
 });
 
 Deno.test("follow: lines arriving while the history is sent come after it, none lost", async () => {
-  await using daemon = await setup();
+  await using daemon = await logsDaemon(ALL);
   const many = Array.from({ length: 2000 }, (_, seq) => aLinkUp.replace('"seq":812', `"seq":${seq}`));
   for (const line of many) storeLine(daemon.logs, line);
   daemon.logs.flush();
@@ -179,7 +155,7 @@ Deno.test("follow: lines arriving while the history is sent come after it, none 
 });
 
 Deno.test("follow ends when the daemon closes its control server", async () => {
-  const daemon = await setup();
+  const daemon = await logsDaemon(ALL);
   const response = await controlGet(daemon.socket, "/v1/logs?tail=0&follow=1", "test");
   const reader = lineReader(response.body!);
   const ended = reader.done().catch(() => true);
@@ -188,7 +164,7 @@ Deno.test("follow ends when the daemon closes its control server", async () => {
 });
 
 Deno.test("follow: a follower that stops reading is dropped once too far behind, not buffered without end", async () => {
-  await using daemon = await setup(undefined, { maxBehindBytes: 256 * 1024 });
+  await using daemon = await logsDaemon(ALL, undefined, { maxBehindBytes: 256 * 1024 });
   const response = await controlGet(daemon.socket, `/v1/logs?uuid=${UUID_A}&tail=0&follow=1`, "test");
   const reader = response.body!.getReader();
   // Not reading: the socket's buffers fill, then the route's queue.
