@@ -14,7 +14,14 @@ import { EventSink } from "../src/events/sink.ts";
 import { ExcludedNetworks } from "../src/events/status.ts";
 import { EventStore } from "../src/events/store.ts";
 import { peerOf, startGrpcServer } from "../src/grpc/server.ts";
-import { encodePayload, encodeRequest, MACHINE, SAMPLES, temporaryState } from "../src/events/testdata.ts";
+import {
+  encodePayload,
+  encodeRequest,
+  MACHINE,
+  SAMPLES,
+  storeDirectory,
+  temporaryState,
+} from "../src/events/testdata.ts";
 import { skipUnless } from "./support/requirements.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -182,8 +189,10 @@ async function loopbackSink() {
   const lines: string[] = [];
   const store = new EventStore(temp.state);
   const sink = new EventSink({
-    identify: (address) => address === "::1" ? { serverUuid: MACHINE.uuid, cluster: "prod" } : undefined,
-    store,
+    directory: storeDirectory(
+      (address) => address === "::1" ? { serverUuid: MACHINE.uuid, cluster: "prod" } : undefined,
+      store,
+    ),
     excluded: new ExcludedNetworks(["10.5.0.0/24"]),
     write: (line) => lines.push(line),
     now: () => new Date("2026-03-02T08:15:44.103Z"),

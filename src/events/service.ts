@@ -56,9 +56,10 @@ export function eventSinkHandlers(sink: EventSink, peerOf: PeerOf): grpc.Untyped
     } catch {
       peer = { address: call.getPeer(), port: 0 };
     }
-    const result = sink.publish(call.request, peer);
-    if (result.code === 0) callback(null, {});
-    else callback({ code: result.code, details: result.message ?? "" }, null);
+    sink.publish(call.request, peer).then((result) => {
+      if (result.code === 0) callback(null, {});
+      else callback({ code: result.code, details: result.message ?? "" }, null);
+    });
   };
   return { Publish: publish };
 }

@@ -3,7 +3,7 @@ import { typeUrlOf } from "./decode.ts";
 import { EVENT_SINK_SERVICE, eventSinkHandlers, eventSinkServiceDefinition } from "./service.ts";
 import { EventSink } from "./sink.ts";
 import { EventStore } from "./store.ts";
-import { encodePayload, encodeRequest, temporaryState } from "./testdata.ts";
+import { encodePayload, encodeRequest, storeDirectory, temporaryState } from "./testdata.ts";
 
 Deno.test("the service definition has the Talos method path and an empty response", () => {
   const { Publish } = eventSinkServiceDefinition();
@@ -13,12 +13,11 @@ Deno.test("the service definition has the Talos method path and an empty respons
   assert.deepEqual([...Publish.requestDeserialize(new Uint8Array([1, 2]) as never) as Uint8Array], [1, 2]);
 });
 
-Deno.test("handlers: the sink's status becomes the reply; an unreadable peer is handled as an unknown source", () => {
+Deno.test("handlers: the sink's status becomes the reply; an unreadable peer is handled as an unknown source", async () => {
   using temp = temporaryState();
   const lines: string[] = [];
   const sink = new EventSink({
-    identify: () => undefined,
-    store: new EventStore(temp.state),
+    directory: storeDirectory(() => undefined, new EventStore(temp.state)),
     write: (l) => lines.push(l),
   });
   const { Publish } = eventSinkHandlers(sink, () => {
@@ -31,8 +30,12 @@ Deno.test("handlers: the sink's status becomes the reply; an unreadable peer is 
     typeUrlOf("TaskEvent"),
     encodePayload("TaskEvent", { task: "t" }),
   );
-  Publish(call(bytes), (error, value) => replies.push([error, value]));
-  Publish(call(new Uint8Array()), (error, value) => replies.push([error, value]));
+  const publish = (request: Uint8Array) =>
+    new Promise<void>((resolve) =>
+      Publish(call(request), (error, value) => resolve(void replies.push([error, value])))
+    );
+  await publish(bytes);
+  await publish(new Uint8Array());
   assert.deepEqual(replies, [
     [null, {}],
     [{ code: 3, details: "event request has no data (google.protobuf.Any field 1)" }, null],

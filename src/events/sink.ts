@@ -18,7 +18,7 @@
 
 import { formatHostPort } from "../hostport.ts";
 import { status } from "@grpc/grpc-js";
-import type { IdentifyByAddress } from "../machines/identity.ts";
+import { DirectoryUnavailable, type MachineDirectory } from "../machines/directory.ts";
 import type { Peer } from "../grpc/server.ts";
 import { logger } from "../log.ts";
 import { canonicalAddress } from "../logs/source_address.ts";
@@ -32,22 +32,20 @@ import {
 } from "./decode.ts";
 import { eventLine } from "./line.ts";
 import { applyConditions, conditionUpdates, ExcludedNetworks, filterAddresses } from "./status.ts";
-import type { EventStore, StatusUpdate } from "./store.ts";
+import type { StatusUpdate } from "./store.ts";
 
 /** The gRPC status to answer a call with. */
 export interface PublishResult {
-  /** A gRPC status code: OK (0) or INVALID_ARGUMENT (3). */
+  /** A gRPC status code: OK (0), INVALID_ARGUMENT (3) or UNAVAILABLE (14). */
   code: number;
-  /** Why the request was refused (set with INVALID_ARGUMENT). */
+  /** Why the request was refused (set with every code but OK). */
   message?: string;
 }
 
 /** What an {@link EventSink} needs. */
 export interface EventSinkOptions {
-  /** The machine that owns a SideroLink address. */
-  identify: IdentifyByAddress;
-  /** Where history and status are kept. */
-  store: EventStore;
+  /** Who owns each SideroLink address, and where history and status are kept. */
+  directory: Pick<MachineDirectory, "identify" | "recordEvent">;
   /** Networks left out of a machine's addresses; none by default. */
   excluded?: ExcludedNetworks;
   /** Prints one event line (no trailing newline); serve writes it to stdout. */
@@ -66,8 +64,8 @@ const log = logger(["events"]);
  *
  * @example
  * ```ts
- * const sink = new EventSink({ identify, store: new EventStore(state), write: (line) => console.log(line) });
- * const { code, message } = sink.publish(requestBytes, { address: "fdae:41e4:649b:9303::2", port: 50412 });
+ * const sink = new EventSink({ directory, write: (line) => console.log(line) });
+ * const { code, message } = await sink.publish(requestBytes, { address: "fdae:41e4:649b:9303::2", port: 50412 });
  * ```
  */
 export class EventSink {
@@ -85,9 +83,9 @@ export class EventSink {
 
   /**
    * Handles one encoded `events.EventRequest` from `peer` (inside the tunnel, the machine's SideroLink address).
-   * Never throws.
+   * Never rejects.
    */
-  publish(request: Uint8Array, peer: Peer): PublishResult {
+  async publish(request: Uint8Array, peer: Peer): Promise<PublishResult> {
     const address = canonicalAddress(peer.address) ?? peer.address;
     const node = formatHostPort(address, peer.port);
     let envelope: EventEnvelope;
@@ -99,17 +97,22 @@ export class EventSink {
       return { code: status.INVALID_ARGUMENT, message: error.message };
     }
     try {
-      this.#handle(envelope, address, node);
+      await this.#handle(envelope, address, node);
     } catch (error) {
+      if (error instanceof DirectoryUnavailable) {
+        // Nothing was kept: Talos resends this event later, and it is handled (and printed) then.
+        log.warn("event {id} from {node} not handled yet: {error}", { id: envelope.id, node, error: error.message });
+        return { code: status.UNAVAILABLE, message: `machine status cannot be written now: ${error.message}` };
+      }
       // Reached only when printing or logging itself fails; the event was handled as far as it could be.
       log.error("event {id} from {node}: {error}", { id: envelope.id, node, error: (error as Error).message });
     }
     return { code: status.OK };
   }
 
-  #handle(envelope: EventEnvelope, address: string, node: string): void {
+  async #handle(envelope: EventEnvelope, address: string, node: string): Promise<void> {
     const { id, typeUrl } = envelope;
-    const identity = this.#options.identify(address);
+    const identity = this.#options.directory.identify(address);
     const time = this.#now();
     const type = payloadType(typeUrl);
     let event: TalosEvent | undefined;
@@ -129,12 +132,13 @@ export class EventSink {
       fresh = !this.#seenFromUnknown(`${address} ${id}`);
     } else {
       try {
-        fresh = this.#options.store.record(
+        fresh = await this.#options.directory.recordEvent(
           identity.serverUuid,
           { id, receivedAt: time, typeUrl, line },
           event && statusUpdate(event, address, this.#excluded, time),
         );
       } catch (error) {
+        if (error instanceof DirectoryUnavailable) throw error;
         // Acknowledged all the same: a resend would most likely fail the same way, and Talos resends forever.
         const storeError = `cannot store event: ${(error as Error).message}`;
         handlingError = decodeError === undefined ? storeError : `${decodeError}; ${storeError}`;

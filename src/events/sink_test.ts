@@ -6,7 +6,7 @@ import type { Peer } from "../grpc/server.ts";
 import { EventSink } from "./sink.ts";
 import { ExcludedNetworks } from "./status.ts";
 import { EventStore } from "./store.ts";
-import { encodePayload, encodeRequest, MACHINE, temporaryState } from "./testdata.ts";
+import { encodePayload, encodeRequest, MACHINE, storeDirectory, temporaryState } from "./testdata.ts";
 
 const peer: Peer = { address: MACHINE.address.toUpperCase(), port: 50412 };
 const node = `[${MACHINE.address}]:50412`;
@@ -18,8 +18,10 @@ function harness(options: { excluded?: ExcludedNetworks; eventsPerMachine?: numb
   const lines: string[] = [];
   const clock = { now: new Date("2026-03-02T08:00:00Z") };
   const sink = new EventSink({
-    identify: (address) => address === MACHINE.address ? { serverUuid: MACHINE.uuid, cluster: "prod" } : undefined,
-    store,
+    directory: storeDirectory(
+      (address) => address === MACHINE.address ? { serverUuid: MACHINE.uuid, cluster: "prod" } : undefined,
+      store,
+    ),
     excluded: options.excluded,
     write: (line) => lines.push(line),
     now: () => clock.now,
@@ -30,12 +32,12 @@ function harness(options: { excluded?: ExcludedNetworks; eventsPerMachine?: numb
 const request = (id: string, type: Parameters<typeof encodePayload>[0], payload: Record<string, unknown>) =>
   encodeRequest(id, typeUrlOf(type), encodePayload(type, payload));
 
-Deno.test("an event is printed, stored and applied once; a resent id is acknowledged and ignored", () => {
+Deno.test("an event is printed, stored and applied once; a resent id is acknowledged and ignored", async () => {
   using h = harness();
   const bytes = request("d6h0r3ug10l1s9ao0fd0", "MachineStatusEvent", { stage: "BOOTING", status: { ready: false } });
-  assert.deepEqual(h.sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, peer), { code: 0 });
   h.clock.now = new Date("2026-03-02T08:00:05Z");
-  assert.deepEqual(h.sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, peer), { code: 0 });
   assert.equal(h.lines.length, 1);
   assert.equal(
     h.lines[0],
@@ -52,7 +54,7 @@ Deno.test("an event is printed, stored and applied once; a resent id is acknowle
   });
 });
 
-Deno.test("a Talos install and boot: conditions, transition times, addresses filtered, stage", () => {
+Deno.test("a Talos install and boot: conditions, transition times, addresses filtered, stage", async () => {
   using h = harness({ excluded: new ExcludedNetworks(["10.5.0.0/24"]) });
   const steps: [string, Parameters<typeof request>[1], Record<string, unknown>][] = [
     ["d6h0r3ug10l1s9ao0f01", "ConfigLoadErrorEvent", { error: "no config yet" }],
@@ -70,10 +72,10 @@ Deno.test("a Talos install and boot: conditions, transition times, addresses fil
     }],
     ["d6h0r3ug10l1s9ao0f07", "MachineStatusEvent", { stage: "RUNNING", status: { ready: true } }],
   ];
-  steps.forEach(([id, type, payload], minute) => {
+  for (const [minute, [id, type, payload]] of steps.entries()) {
     h.clock.now = new Date(Date.UTC(2026, 2, 2, 8, minute));
-    assert.deepEqual(h.sink.publish(request(id, type, payload), peer), { code: 0 });
-  });
+    assert.deepEqual(await h.sink.publish(request(id, type, payload), peer), { code: 0 });
+  }
   assert.equal(h.lines.length, steps.length);
   assert.deepEqual(h.store.status(MACHINE.uuid), {
     hostname: "prod-cp-1",
@@ -93,15 +95,15 @@ Deno.test("a Talos install and boot: conditions, transition times, addresses fil
   assert.deepEqual(JSON.parse(h.lines[5]).addresses, ["10.5.0.2", "192.168.7.20", MACHINE.address, "2001:db8::20"]);
 });
 
-Deno.test("an unknown payload type is acknowledged, printed without per-type keys, and kept", () => {
+Deno.test("an unknown payload type is acknowledged, printed without per-type keys, and kept", async () => {
   using h = harness();
   const bytes = encodeRequest(
     "d6h0r3ug10l1s9ao0fd1",
     "type.googleapis.com/machine.FutureEvent",
     new Uint8Array([8, 1]),
   );
-  assert.deepEqual(h.sink.publish(bytes, peer), { code: 0 });
-  assert.deepEqual(h.sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, peer), { code: 0 });
   assert.equal(h.lines.length, 1);
   const line = JSON.parse(h.lines[0]);
   assert.equal(line.type, "type.googleapis.com/machine.FutureEvent");
@@ -110,30 +112,30 @@ Deno.test("an unknown payload type is acknowledged, printed without per-type key
   assert.equal(h.store.events(MACHINE.uuid).length, 1);
 });
 
-Deno.test("no data, no id, or no EventRequest at all: INVALID_ARGUMENT with the reason, nothing printed", () => {
+Deno.test("no data, no id, or no EventRequest at all: INVALID_ARGUMENT with the reason, nothing printed", async () => {
   using h = harness();
   const type = eventProtos().events.lookupType("events.EventRequest");
-  assert.deepEqual(h.sink.publish(type.encode({ id: "d6h0r3ug10l1s9ao0fd2" }).finish(), peer), {
+  assert.deepEqual(await h.sink.publish(type.encode({ id: "d6h0r3ug10l1s9ao0fd2" }).finish(), peer), {
     code: 3,
     message: "event request has no data (google.protobuf.Any field 1)",
   });
-  assert.deepEqual(h.sink.publish(encodeRequest("", typeUrlOf("TaskEvent"), new Uint8Array()), peer), {
+  assert.deepEqual(await h.sink.publish(encodeRequest("", typeUrlOf("TaskEvent"), new Uint8Array()), peer), {
     code: 3,
     message: "event request has no id (field 2)",
   });
   const whole = request("d6h0r3ug10l1s9ao0fd3", "TaskEvent", { task: "t" });
-  const result = h.sink.publish(whole.subarray(0, whole.length - 3), peer);
+  const result = await h.sink.publish(whole.subarray(0, whole.length - 3), peer);
   assert.equal(result.code, 3);
   assert.match(result.message!, /^event request cannot be decoded: /);
   assert.deepEqual(h.lines, []);
   assert.deepEqual(h.store.events(MACHINE.uuid), []);
 });
 
-Deno.test("an undecodable payload of a known type is acknowledged, printed with level error, kept once", () => {
+Deno.test("an undecodable payload of a known type is acknowledged, printed with level error, kept once", async () => {
   using h = harness();
   const bytes = encodeRequest("d6h0r3ug10l1s9ao0fd4", typeUrlOf("AddressEvent"), new Uint8Array([0x0a, 9, 0x61]));
-  assert.deepEqual(h.sink.publish(bytes, peer), { code: 0 });
-  assert.deepEqual(h.sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, peer), { code: 0 });
   assert.equal(h.lines.length, 1);
   const line = JSON.parse(h.lines[0]);
   assert.equal(line.level, "error");
@@ -141,12 +143,12 @@ Deno.test("an undecodable payload of a known type is acknowledged, printed with 
   assert.deepEqual(h.store.status(MACHINE.uuid), { conditions: [] });
 });
 
-Deno.test("a source that is no known machine: acknowledged, printed once as unknown_source, nothing stored", () => {
+Deno.test("a source that is no known machine: acknowledged, printed once as unknown_source, nothing stored", async () => {
   using h = harness();
   const stranger: Peer = { address: "::ffff:10.0.0.9", port: 4411 };
   const bytes = request("d6h0r3ug10l1s9ao0fd5", "SequenceEvent", { sequence: "boot", action: "START" });
-  assert.deepEqual(h.sink.publish(bytes, stranger), { code: 0 });
-  assert.deepEqual(h.sink.publish(bytes, stranger), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, stranger), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, stranger), { code: 0 });
   assert.equal(h.lines.length, 1);
   const line = JSON.parse(h.lines[0]);
   assert.equal(line.node, "[::ffff:10.0.0.9]:4411");
@@ -157,11 +159,11 @@ Deno.test("a source that is no known machine: acknowledged, printed once as unkn
   assert.equal(count.n, 0);
 });
 
-Deno.test("a store failure is acknowledged and printed with level error; a failing writer does not throw", () => {
+Deno.test("a store failure is acknowledged and printed with level error; a failing writer does not throw", async () => {
   using h = harness();
   h.state.db.exec("DROP TABLE events");
   const bytes = request("d6h0r3ug10l1s9ao0fd6", "TaskEvent", { task: "t", action: "STOP" });
-  assert.deepEqual(h.sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await h.sink.publish(bytes, peer), { code: 0 });
   assert.equal(h.lines.length, 1);
   const line = JSON.parse(h.lines[0]);
   assert.equal(line.level, "error");
@@ -170,16 +172,15 @@ Deno.test("a store failure is acknowledged and printed with level error; a faili
 
   using temp = temporaryState();
   const sink = new EventSink({
-    identify: () => ({ serverUuid: MACHINE.uuid }),
-    store: new EventStore(temp.state),
+    directory: storeDirectory(() => ({ serverUuid: MACHINE.uuid }), new EventStore(temp.state)),
     write: () => {
       throw new Error("stdout closed");
     },
   });
-  assert.deepEqual(sink.publish(bytes, peer), { code: 0 });
+  assert.deepEqual(await sink.publish(bytes, peer), { code: 0 });
 });
 
-Deno.test("diagnostics name unknown types, unknown sources, failures and refusals, once per event", () => {
+Deno.test("diagnostics name unknown types, unknown sources, failures and refusals, once per event", async () => {
   const records: { level: string; message: string }[] = [];
   configureSync({
     reset: true,
@@ -194,11 +195,11 @@ Deno.test("diagnostics name unknown types, unknown sources, failures and refusal
     const future = encodeRequest("d6h0r3ug10l1s9ao0fd7", "type.googleapis.com/machine.FutureEvent", new Uint8Array());
     const broken = encodeRequest("d6h0r3ug10l1s9ao0fd8", typeUrlOf("PhaseEvent"), new Uint8Array([0x0a, 3]));
     for (let i = 0; i < 2; i++) {
-      h.sink.publish(future, peer);
-      h.sink.publish(broken, peer);
-      h.sink.publish(future, { address: "10.0.0.9", port: 4411 });
+      await h.sink.publish(future, peer);
+      await h.sink.publish(broken, peer);
+      await h.sink.publish(future, { address: "10.0.0.9", port: 4411 });
     }
-    h.sink.publish(new Uint8Array([0xff]), peer);
+    await h.sink.publish(new Uint8Array([0xff]), peer);
     assert.deepEqual(records.map(({ level, message }) => `${level} ${message}`), [
       `info event d6h0r3ug10l1s9ao0fd7 from ${node} has a type the sink does not know: ` +
       `type.googleapis.com/machine.FutureEvent`,

@@ -5,6 +5,9 @@
  * @module
  */
 
+import type { MachineDirectory } from "../machines/directory.ts";
+import type { IdentifyByAddress } from "../machines/identity.ts";
+import type { EventStore } from "./store.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import { eventProtos } from "./protos.ts";
 import type { PayloadType, TalosEvent } from "./decode.ts";
@@ -31,6 +34,17 @@ export function encodeRequest(id: string, typeUrl: string, value: Uint8Array, ac
     ? { id, data: { type_url: typeUrl, value } }
     : { id, actor_id: actorId, data: { type_url: typeUrl, value } };
   return request.encode(request.create(fields)).finish();
+}
+
+/** The two directory calls the event sink makes, over an identity lookup and an event store. */
+export function storeDirectory(
+  identify: IdentifyByAddress,
+  store: EventStore,
+): Pick<MachineDirectory, "identify" | "recordEvent"> {
+  return {
+    identify,
+    recordEvent: (...args: Parameters<EventStore["record"]>) => Promise.resolve(store.record(...args)),
+  };
 }
 
 /** A state database in a fresh temporary folder, with {@link MACHINE} recorded; closed and removed on dispose. */

@@ -11,8 +11,7 @@ import { canonicalUuid, nodeAddress, PREFIX_LENGTH } from "../addressing.ts";
 import { formatIPv6 } from "../ipv6.ts";
 import { formatKey, parseKey } from "../keys.ts";
 import { logger } from "../log.ts";
-import type { MachineRegistry } from "../machines/registry.ts";
-import type { MachineStore } from "../machines/store.ts";
+import { DirectoryRefusal, DirectoryUnavailable, type MachineDirectory } from "../machines/directory.ts";
 import type { Device } from "../wireguard/device.ts";
 
 /** What a machine sends (field names as protobufjs decodes them). */
@@ -55,10 +54,8 @@ export interface ProvisionerOptions {
   endpoints: string[];
   /** When set, machines must present it. */
   joinToken?: string;
-  /** `known`: only machines the inventory lists may provision. */
-  accept: "any" | "known";
-  machines: MachineStore;
-  registry: MachineRegistry;
+  /** Where machines live; it also decides which machines may provision. */
+  directory: MachineDirectory;
   device: Device;
   now?: () => Date;
 }
@@ -88,23 +85,21 @@ export class Provisioner {
     this.#checkToken(request.joinToken);
     const uuid = checked(() => canonicalUuid(request.nodeUuid), "node_uuid");
     const publicKey = formatKey(checked(() => parseKey(request.nodePublicKey, "node_public_key"), "node_public_key"));
-    if (this.#options.accept === "known" && !this.#options.registry.listed(uuid)) {
-      throw new ProvisionError(status.NOT_FOUND, `server ${uuid} is not in the inventory`);
-    }
     return this.#serialised(uuid, () => this.#provision(uuid, publicKey, request));
   }
 
   async #provision(uuid: string, publicKey: string, request: ProvisionRequest): Promise<ProvisionResponse> {
-    const { machines, registry, device } = this.#options;
-    const existing = machines.get(uuid);
-    const address = existing?.address ?? formatIPv6(nodeAddress(this.#options.installationId, uuid));
-    const holder = machines.byAddress(address);
-    if (holder && holder.uuid !== uuid) {
-      throw new ProvisionError(status.ALREADY_EXISTS, `address ${address} of server ${uuid} is held by ${holder.uuid}`);
+    const { directory, device } = this.#options;
+    const admission = await fromDirectory("read the machine", () => directory.admit(uuid));
+    const existing = admission.publicKey;
+    const address = admission.address ?? formatIPv6(nodeAddress(this.#options.installationId, uuid));
+    const holder = directory.holderOfAddress(address);
+    if (holder !== undefined && holder !== uuid) {
+      throw new ProvisionError(status.ALREADY_EXISTS, `address ${address} of server ${uuid} is held by ${holder}`);
     }
-    const keyHolder = machines.byPublicKey(publicKey);
-    if (keyHolder && keyHolder.uuid !== uuid) {
-      throw new ProvisionError(status.ALREADY_EXISTS, `node_public_key is already in use by server ${keyHolder.uuid}`);
+    const keyHolder = directory.holderOfKey(publicKey);
+    if (keyHolder !== undefined && keyHolder !== uuid) {
+      throw new ProvisionError(status.ALREADY_EXISTS, `node_public_key is already in use by server ${keyHolder}`);
     }
     if (request.wireguardOverGrpc) {
       log.warn("server {uuid} asked for WireGuard over gRPC, which this server does not offer; answering for UDP", {
@@ -113,9 +108,7 @@ export class Provisioner {
     }
 
     // Talos makes a new key at every boot: the old key's peer goes in the same batch that adds the new one.
-    const oldKey = existing?.publicKey !== undefined && existing.publicKey !== publicKey
-      ? existing.publicKey
-      : undefined;
+    const oldKey = existing !== undefined && existing !== publicKey ? existing : undefined;
     try {
       await device.configure({
         peers: [
@@ -127,22 +120,20 @@ export class Provisioner {
       log.error("could not add the peer of server {uuid}: {error}", { uuid, error: (error as Error).message });
       throw new ProvisionError(status.INTERNAL, `could not configure the WireGuard peer: ${(error as Error).message}`);
     }
-    const identity = registry.identityOf(uuid, existing);
     const nodeUniqueToken = request.nodeUniqueToken || undefined;
     try {
-      machines.recordProvision(
+      await directory.recordProvision(
+        admission,
         { uuid, address, publicKey, nodeUniqueToken, talosVersion: request.talosVersion || undefined },
-        identity,
         (this.#options.now ?? (() => new Date()))(),
       );
     } catch (error) {
       log.error("could not record server {uuid}: {error}", { uuid, error: (error as Error).message });
       // The device must keep matching the records: a refused machine gets no peer, and a re-keyed one keeps
       // its recorded peer (its tunnel stays up until it provisions again).
-      if (existing?.publicKey !== publicKey) await this.#undoPeer(uuid, publicKey, oldKey, address);
-      throw new ProvisionError(status.INTERNAL, `could not record the machine: ${(error as Error).message}`);
+      if (existing !== publicKey) await this.#undoPeer(uuid, publicKey, oldKey, address);
+      throw directoryError("record the machine", error);
     }
-    registry.update(machines.get(uuid)!);
     log.info("provisioned server {uuid} at {address}{rekeyed}", {
       uuid,
       address,
@@ -204,6 +195,22 @@ export class Provisioner {
 /** Comparing digests keeps the comparison constant-time whatever the lengths of the two tokens. */
 function digest(token: string): Uint8Array {
   return createHash("sha256").update(token, "utf8").digest();
+}
+
+/** Runs a directory call, turning its refusals and outages into the status Talos should see. */
+async function fromDirectory<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw directoryError(what, error);
+  }
+}
+
+function directoryError(what: string, error: unknown): ProvisionError {
+  if (error instanceof ProvisionError) return error;
+  if (error instanceof DirectoryRefusal) return new ProvisionError(error.code, error.message);
+  const message = `could not ${what}: ${(error as Error).message}`;
+  return new ProvisionError(error instanceof DirectoryUnavailable ? status.UNAVAILABLE : status.INTERNAL, message);
 }
 
 function checked<T>(parse: () => T, field: string): T {

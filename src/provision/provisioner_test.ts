@@ -3,7 +3,7 @@ import { status } from "@grpc/grpc-js";
 import { formatIPv6 } from "../ipv6.ts";
 import { nodeAddress, serverAddress } from "../addressing.ts";
 import { formatKey, generatePrivateKey, publicKeyOf } from "../keys.ts";
-import { MachineRegistry } from "../machines/registry.ts";
+import { EmbeddedDirectory } from "../machines/embedded.ts";
 import { MachineStore } from "../machines/store.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import type { Device, DeviceConfig, DeviceInfo } from "../wireguard/device.ts";
@@ -39,7 +39,11 @@ async function setup(options: { joinToken?: string; accept?: "any" | "known"; en
   const state = SqliteState.open(Deno.makeTempDirSync(), "create");
   const { installationId, privateKey } = state.installation();
   const machines = new MachineStore(state);
-  const registry = new MachineRegistry([], new Map([[UUID, { serverUuid: UUID, cluster: "prod" }]]));
+  const directory = new EmbeddedDirectory({
+    state,
+    inventory: new Map([[UUID, { serverUuid: UUID, cluster: "prod" }]]),
+    accept: options.accept ?? "any",
+  });
   const device = new MemoryDevice();
   const serverPublicKey = await publicKeyOf(privateKey);
   const provisioner = new Provisioner({
@@ -48,12 +52,10 @@ async function setup(options: { joinToken?: string; accept?: "any" | "known"; en
     serverAddress: formatIPv6(serverAddress(installationId)),
     endpoints: options.endpoints ?? ["192.0.2.1:51821"],
     joinToken: options.joinToken,
-    accept: options.accept ?? "any",
-    machines,
-    registry,
+    directory,
     device,
   });
-  return { state, installationId, machines, registry, device, provisioner, serverPublicKey };
+  return { state, installationId, machines, directory, device, provisioner, serverPublicKey };
 }
 
 async function newKey(): Promise<string> {
@@ -70,7 +72,7 @@ function refusedWith(code: status, message: RegExp) {
 }
 
 Deno.test("a provision answers per PROTOCOL.md §3, records the machine and adds its peer", async () => {
-  const { state, installationId, machines, registry, device, provisioner, serverPublicKey } = await setup();
+  const { state, installationId, machines, directory, device, provisioner, serverPublicKey } = await setup();
   using _ = state;
   const key = await newKey();
   const address = formatIPv6(nodeAddress(installationId, UUID));
@@ -94,7 +96,7 @@ Deno.test("a provision answers per PROTOCOL.md §3, records the machine and adds
   equal(record.nodeUniqueToken, undefined, "an empty unique token is absent");
   equal(record.talosVersion, "v1.9.0");
   equal(record.cluster, "prod");
-  equal(registry.identify(address)?.cluster, "prod");
+  equal(directory.identify(address)?.cluster, "prod");
 });
 
 Deno.test("a new key replaces the old peer and keeps the address", async () => {
@@ -108,13 +110,11 @@ Deno.test("a new key replaces the old peer and keeps the address", async () => {
 });
 
 Deno.test("when the record cannot be written, the device keeps matching the records", async () => {
-  const { state, installationId, machines, device, provisioner } = await setup();
+  const { state, installationId, directory, device, provisioner } = await setup();
   using _ = state;
   const key = await newKey();
   await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key });
-  machines.recordProvision = () => {
-    throw new Error("database or disk is full");
-  };
+  directory.recordProvision = () => Promise.reject(new Error("database or disk is full"));
   const other = "11111111-2222-4333-8444-555555555555";
   await rejects(
     provisioner.provision({ nodeUuid: other, nodePublicKey: await newKey() }),
@@ -154,13 +154,8 @@ Deno.test("refusals carry the gRPC status Talos expects", async () => {
       refusedWith(status.INVALID_ARGUMENT, new RegExp(`node_public_key must be 32 bytes, got ${length}`)),
     );
   }
-  throws(
-    () =>
-      provisioner.provision({
-        nodeUuid: "00000000-0000-0000-0000-000000000000",
-        nodePublicKey: key,
-        joinToken: "t0ken",
-      }),
+  await rejects(
+    provisioner.provision({ nodeUuid: "00000000-0000-0000-0000-000000000000", nodePublicKey: key, joinToken: "t0ken" }),
     refusedWith(status.NOT_FOUND, /not in the inventory/),
   );
   equal((await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key, joinToken: "t0ken" })).grpcPeerAddrPort, "");

@@ -37,6 +37,16 @@ export interface ServeConfig {
   /** Most kernel-log lines per second per machine; unlimited when absent. */
   logRateLimit?: number;
   cleanupOnExit: boolean;
+  /** Set in Kubernetes mode: where the apiserver and the installation Secret are. */
+  kubernetes?: KubernetesSettings;
+}
+
+/** How Kubernetes mode finds its cluster. */
+export interface KubernetesSettings {
+  /** A kubeconfig file; else `KUBECONFIG`, else the in-cluster service account. */
+  kubeconfig?: string;
+  /** Namespace of the `siderolink` Secret. */
+  secretNamespace: string;
 }
 
 /**
@@ -78,9 +88,14 @@ export function generateJoinToken(): string {
 
 /**
  * The token this run enforces: `--no-join-token` → none; `--join-token`/`--join-token-file` → that one;
- * otherwise the stored one, or a new one when none is stored.
+ * otherwise the stored one, or a new one when none is stored (`generate`; Kubernetes mode has none by default,
+ * as Sidero's kernel arguments carry none).
  */
-export function chooseJoinToken(config: ServeConfig, stored: string | undefined): string | undefined {
+export function chooseJoinToken(
+  config: ServeConfig,
+  stored: string | undefined,
+  generate = true,
+): string | undefined {
   if (config.joinToken === false) {
     if (config.joinTokenFile) throw new UsageError("--no-join-token and --join-token-file exclude each other");
     return undefined;
@@ -102,5 +117,5 @@ export function chooseJoinToken(config: ServeConfig, stored: string | undefined)
     if (config.joinToken === "") throw new UsageError("--join-token is empty: give a token or --no-join-token");
     return config.joinToken;
   }
-  return stored ?? generateJoinToken();
+  return stored ?? (generate ? generateJoinToken() : undefined);
 }

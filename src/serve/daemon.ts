@@ -13,7 +13,6 @@ import { type ControlServer, startControlServer } from "../control/server.ts";
 import { EventSink } from "../events/sink.ts";
 import { eventSinkHandlers, eventSinkServiceDefinition } from "../events/service.ts";
 import { ExcludedNetworks } from "../events/status.ts";
-import { EventStore } from "../events/store.ts";
 import { type GrpcServer, peerOf, startGrpcServer } from "../grpc/server.ts";
 import { formatHostPort, splitHostPort } from "../hostport.ts";
 import { formatIPv6 } from "../ipv6.ts";
@@ -21,16 +20,15 @@ import { kernelArgs } from "../kernel_args.ts";
 import { publicKeyOf } from "../keys.ts";
 import { logger } from "../log.ts";
 import { LogPipeline } from "../logs/pipeline.ts";
-import { loadInventory, watchInventory } from "../machines/inventory.ts";
-import { MachineRegistry } from "../machines/registry.ts";
-import { MachineStore } from "../machines/store.ts";
+import type { MachineDirectory } from "../machines/directory.ts";
 import { Provisioner } from "../provision/provisioner.ts";
 import { provisionService } from "../provision/service.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import type { Device } from "../wireguard/device.ts";
 import { openDevice } from "../wireguard/select.ts";
-import { chooseJoinToken, resolveEndpoint, type ServeConfig } from "./config.ts";
-import { reconcilePeers, stalePeers } from "./peers.ts";
+import { resolveEndpoint, type ServeConfig } from "./config.ts";
+import { openHome } from "./home.ts";
+import { PeerFollower, stalePeers } from "./peers.ts";
 
 const log = logger(["serve"]);
 
@@ -65,17 +63,13 @@ export class Daemon {
   async #start(config: ServeConfig): Promise<void> {
     // 1. Everything that can be checked before touching the system.
     const { endpoint, port: listenPort } = await resolveEndpoint(config.wireguardEndpoint);
-    const inventory = config.inventory ? await loadInventory(config.inventory) : new Map();
     const api = splitHostPort(config.apiListen);
 
-    // 2. State.
+    // 2. State: the history database in both homes, then the installation and machines where they live.
     const state = SqliteState.open(config.stateDir, "create");
     this.#closers.push({ name: "state", close: () => state.close() });
-    const installation = state.installation();
-    const joinToken = chooseJoinToken(config, installation.joinToken);
-    if (joinToken !== installation.joinToken) state.setJoinToken(joinToken);
-    const machines = new MachineStore(state);
-    const registry = new MachineRegistry(machines.list(), inventory);
+    const { installation, joinToken, directory, home } = await openHome(config, state);
+    this.#closers.push({ name: "machine directory", close: () => directory.close() });
     const server = formatIPv6(serverAddress(installation.installationId));
 
     // 3. Device.
@@ -88,9 +82,8 @@ export class Daemon {
     await device.configure({ privateKey: installation.privateKey, listenPort });
     await device.ensureAddress(`${server}/64`);
 
-    // 4. Peers as the records say.
-    const changes = reconcilePeers(await device.read(), machines.list());
-    if (changes.length > 0) await device.configure({ peers: changes });
+    // 4. Peers as the directory says, now and whenever it changes them.
+    await new PeerFollower(device, directory).start();
 
     // 5. Listeners.
     const provisioner = new Provisioner({
@@ -99,9 +92,7 @@ export class Daemon {
       serverAddress: server,
       endpoints: [endpoint],
       joinToken,
-      accept: config.accept,
-      machines,
-      registry,
+      directory,
       device,
     });
     this.#grpc(
@@ -111,7 +102,7 @@ export class Daemon {
     const logs = await LogPipeline.start({
       hostname: server,
       port: config.logPort,
-      identify: registry.identify,
+      identify: directory.identify,
       db: state.db,
       retainLines: config.logRetainLines,
       retainAgeMs: config.logRetainAgeMs,
@@ -119,8 +110,7 @@ export class Daemon {
     });
     this.#closers.push({ name: "kernel-log receiver", close: () => logs.close() });
     const eventSink = new EventSink({
-      identify: registry.identify,
-      store: new EventStore(state),
+      directory,
       excluded: new ExcludedNetworks(config.excludedAddresses),
       write: (line) => logs.writer.write(line),
     });
@@ -144,27 +134,14 @@ export class Daemon {
           peersReport(
             await device.read(),
             device.backend,
-            machines.list(),
-            registry.identityOf.bind(registry),
+            directory.list(),
+            (_uuid, record) => directory.identityOf(record),
             new Date(),
           ),
         ),
     });
     this.#closers.push({ name: "control socket", close: () => control.close() });
-    if (config.inventory) {
-      const path = config.inventory;
-      const stopWatching = watchInventory(
-        path,
-        (next) => {
-          registry.setInventory(next);
-          log.info("inventory {path} reloaded: {count} machines", { path, count: next.size });
-        },
-        (error) =>
-          log.error("inventory {path} not reloaded, keeping the previous one: {error}", { path, error: error.message }),
-      );
-      this.#closers.push({ name: "inventory watcher", close: stopWatching });
-    }
-    if (config.peerGcAfterMs !== undefined) this.#startPeerGc(device, machines, config.peerGcAfterMs);
+    if (config.peerGcAfterMs !== undefined) this.#startPeerGc(device, directory, config.peerGcAfterMs);
 
     // 6. One line with the effective settings; never the private key or the join token.
     const apiHost = splitHostPort(endpoint).host;
@@ -180,8 +157,8 @@ export class Daemon {
         events: formatHostPort(server, config.eventPort),
         controlSocket: config.controlSocket,
         stateDir: config.stateDir,
-        machines: machines.list().length,
-        accept: config.accept,
+        machines: directory.list().length,
+        home,
         joinToken: joinToken ? "required (siderolink addr --kernel-args prints it)" : "not required",
         kernelArgs: kernelArgs({
           serverAddress: server,
@@ -197,15 +174,15 @@ export class Daemon {
     this.#closers.push({ name, close: () => server.shutdown() });
   }
 
-  #startPeerGc(device: Device, machines: MachineStore, afterMs: number): void {
+  #startPeerGc(device: Device, directory: MachineDirectory, afterMs: number): void {
     const sweep = async () => {
       try {
-        const stale = stalePeers(await device.read(), machines.list(), new Date(), afterMs);
+        const stale = stalePeers(await device.read(), directory.list(), new Date(), afterMs);
         if (stale.length === 0) return;
         await device.configure({
           peers: stale.map((record) => ({ publicKey: Uint8Array.fromBase64(record.publicKey!), remove: true })),
         });
-        for (const record of stale) machines.clearPublicKey(record.uuid, record.publicKey!);
+        for (const record of stale) await directory.clearPublicKey(record.uuid, record.publicKey!);
         log.info("peer GC removed {count} peers: {uuids}", { count: stale.length, uuids: stale.map((r) => r.uuid) });
       } catch (error) {
         log.error("peer GC failed: {error}", { error: (error as Error).message });

@@ -6,8 +6,50 @@
  */
 
 import { formatKey } from "../keys.ts";
+import { logger } from "../log.ts";
+import type { MachineDirectory } from "../machines/directory.ts";
 import type { MachineRecord } from "../machines/store.ts";
-import type { DeviceInfo, PeerConfig } from "../wireguard/device.ts";
+import type { Device, DeviceInfo, PeerConfig } from "../wireguard/device.ts";
+
+const log = logger(["serve"]);
+
+/**
+ * Keeps the device's peers following the directory: one reconcile at start-up, then every peer change the directory
+ * reports (a ServerBinding edited or deleted), applied one batch at a time in the order they came.
+ *
+ * @example
+ * ```ts
+ * await new PeerFollower(device, directory).start();
+ * ```
+ */
+export class PeerFollower {
+  readonly #device: Device;
+  readonly #directory: MachineDirectory;
+  #queue: Promise<void> = Promise.resolve();
+
+  constructor(device: Device, directory: MachineDirectory) {
+    this.#device = device;
+    this.#directory = directory;
+  }
+
+  /** Reconciles the device with the directory's records, and follows later changes. */
+  async start(): Promise<void> {
+    // Listening first: a change that arrives during the reconcile is applied after it, never lost.
+    this.#directory.onPeerChanges((changes) => this.#apply(changes));
+    const changes = reconcilePeers(await this.#device.read(), this.#directory.list());
+    if (changes.length > 0) await this.#device.configure({ peers: changes });
+  }
+
+  #apply(changes: PeerConfig[]): void {
+    if (changes.length === 0) return;
+    this.#queue = this.#queue.then(() => this.#device.configure({ peers: changes })).catch((error) =>
+      log.error("could not apply {count} peer changes from the machine directory: {error}", {
+        count: changes.length,
+        error: (error as Error).message,
+      })
+    );
+  }
+}
 
 /**
  * The changes that make the device hold exactly one peer per machine with a key: missing peers added, peers
