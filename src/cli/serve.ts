@@ -6,6 +6,7 @@
  */
 
 import { Command, InvalidArgumentError, Option } from "commander";
+import { UsageError } from "../errors.ts";
 import { ExcludedNetworks } from "../events/status.ts";
 import type { ServeConfig } from "../serve/config.ts";
 import { applyConfigFile } from "./config_file.ts";
@@ -80,6 +81,15 @@ export function serveCommand(): Command {
         .argParser(parseCount),
     )
     .addOption(flag("--cleanup-on-exit", "remove the interface and its peers on exit"))
+    .addOption(
+      flag("--kubernetes", "keep the installation and machines in Kubernetes (Sidero's Secret and ServerBindings)"),
+    )
+    .addOption(flag("--kubeconfig <file>", "with --kubernetes: kubeconfig (default: KUBECONFIG, else in-cluster)"))
+    .addOption(
+      flag("--secret-namespace <namespace>", "with --kubernetes: namespace of the siderolink Secret").default(
+        "default",
+      ),
+    )
     .action(async (options: Record<string, unknown>) => {
       if (typeof options.config === "string") applyConfigFile(command, options.config);
       // Loaded here, not at the top, so that the other commands start without gRPC and protobuf.
@@ -109,6 +119,15 @@ function parseCidrList(text: string): string[] {
 }
 
 function toConfig(options: Record<string, unknown>): ServeConfig {
+  if (options.kubernetes === true) {
+    // The ServerBindings are the inventory, and a peer lives as long as its binding.
+    for (const [key, flag] of [["inventory", "--inventory"], ["peerGcAfter", "--peer-gc-after"]] as const) {
+      if (options[key] !== undefined) throw new UsageError(`${flag} does not apply with --kubernetes`);
+    }
+    if (options.accept === "known") throw new UsageError("--accept known does not apply with --kubernetes");
+  } else if (options.kubeconfig !== undefined) {
+    throw new UsageError("--kubeconfig needs --kubernetes");
+  }
   return {
     stateDir: options.stateDir as string,
     wireguardEndpoint: options.wireguardEndpoint as string | undefined,
@@ -128,5 +147,8 @@ function toConfig(options: Record<string, unknown>): ServeConfig {
     logRetainAgeMs: options.logRetainAge as number,
     logRateLimit: options.logRateLimit as number | undefined,
     cleanupOnExit: options.cleanupOnExit === true,
+    kubernetes: options.kubernetes === true
+      ? { kubeconfig: options.kubeconfig as string | undefined, secretNamespace: options.secretNamespace as string }
+      : undefined,
   };
 }

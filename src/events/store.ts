@@ -102,6 +102,11 @@ export class EventStore {
     });
   }
 
+  /** Whether the machine already has an event with this id. */
+  has(uuid: string, id: string): boolean {
+    return this.#state.query(() => this.#statements.exists.get(uuid, id) !== undefined);
+  }
+
   /** A machine's stored status, or `undefined` when there is no machine with this UUID. */
   status(uuid: string): MachineEventStatus | undefined {
     const row = this.#state.query(() => this.#statements.status.get(uuid) as StatusRow | undefined);

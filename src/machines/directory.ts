@@ -23,6 +23,8 @@ export interface Admission {
   publicKey?: string;
   /** Its names, as they annotate its lines. */
   identity: MachineIdentity;
+  /** The directory's version of the machine as read, so that the write can be made conditional on it. */
+  revision?: string;
 }
 
 /** What a provision stores. */

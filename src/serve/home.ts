@@ -30,7 +30,7 @@ export interface Home {
 export async function openHome(config: ServeConfig, state: SqliteState): Promise<Home> {
   if (config.kubernetes) {
     const { openKubernetesHome } = await import("../kubernetes/home.ts");
-    return await openKubernetesHome(config, config.kubernetes);
+    return await openKubernetesHome(config, config.kubernetes, state);
   }
   const inventory = config.inventory ? await loadInventory(config.inventory) : new Map();
   const installation = state.installation();
