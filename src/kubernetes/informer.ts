@@ -8,7 +8,7 @@
  */
 
 import { logger } from "../log.ts";
-import { describe, KubeClient, KubeError, type KubeList, type KubeObject, type Target } from "./client.ts";
+import { describe, type KubeClient, KubeError, type KubeList, type KubeObject, type Target } from "./client.ts";
 
 const log = logger(["kubernetes"]);
 
