@@ -6,6 +6,7 @@
  */
 
 import { Command, InvalidArgumentError, Option } from "commander";
+import { UsageError } from "../errors.ts";
 import { canonicalUuid } from "../addressing.ts";
 import { UserError } from "../errors.ts";
 import { controlGet } from "../control/client.ts";
@@ -27,6 +28,7 @@ interface LogsOptions {
   since?: number;
   format: LogFormat;
   stdin?: boolean;
+  events?: boolean;
   controlSocket: string;
 }
 
@@ -75,6 +77,13 @@ export function logsCommand(
       ).conflicts("follow"),
     )
     .addOption(
+      new Option(
+        "--events",
+        "instead of kernel-log lines, the event lines serve prints, live from now on (no history, no filters): " +
+          "what a `serverevents` container runs",
+      ).conflicts(["stdin", "tail", "since", "format", "cluster", "namespace", "machine", "level"]),
+    )
+    .addOption(
       new Option("--control-socket <path>", "the daemon's control socket").default(DEFAULT_CONTROL_SOCKET)
         .env(envName("control-socket")),
     )
@@ -88,6 +97,9 @@ Examples:
     | siderolink logs --stdin 0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f`,
     )
     .action(async (uuids: string[], options: LogsOptions) => {
+      if (options.events && uuids.length > 0) {
+        throw new UsageError("--events takes no server UUIDs: it shows every event");
+      }
       const filter: LineFilter = {};
       if (uuids.length > 0) filter.uuids = uuids.map(canonicalUuid);
       if (options.cluster !== undefined) filter.cluster = options.cluster;
@@ -104,7 +116,7 @@ Examples:
           await filterStream((into) => input.readSync(into), write, { filter, render, tail });
           return;
         }
-        const path = logsPath({ filter, tail, follow: options.follow ?? false });
+        const path = options.events ? "/v1/events" : logsPath({ filter, tail, follow: options.follow ?? false });
         await fromDaemon(options.controlSocket, path, options.format === "json" ? undefined : write, output, render);
       } catch (error) {
         if (error instanceof Deno.errors.BrokenPipe) return; // the reader went away (`| head`): nothing to say

@@ -7,6 +7,7 @@
 
 import { serverAddress } from "../addressing.ts";
 import { bindWhenAvailable } from "../bind_retry.ts";
+import { EventLineFeed, eventsRoute } from "../control/events_route.ts";
 import { logsRoute } from "../control/logs_route.ts";
 import { peersReport } from "../control/peers.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
@@ -109,10 +110,14 @@ export class Daemon {
       rateLimit: config.logRateLimit,
     });
     this.#closers.push({ name: "kernel-log receiver", close: () => logs.close() });
+    const eventLines = new EventLineFeed();
     const eventSink = new EventSink({
       directory,
       excluded: new ExcludedNetworks(config.excludedAddresses),
-      write: (line) => logs.writer.write(line),
+      write: (line) => {
+        logs.writer.write(line);
+        eventLines.publish(line);
+      },
     });
     this.#grpc(
       "event sink",
@@ -128,6 +133,7 @@ export class Daemon {
     );
     const control: ControlServer = await startControlServer(config.controlSocket, {
       "/v1/logs": logsRoute(logs.store),
+      "/v1/events": eventsRoute(eventLines),
       "/v1/counters": () => Response.json({ logs: logs.counters }),
       "/v1/peers": async () =>
         Response.json(
