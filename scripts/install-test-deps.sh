@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real components the tests drive: WireGuard tools and wireguard-go, iproute2 for namespaces,
-# Python gRPC as an independent client, QEMU and busybox for the kernel-WireGuard VM. Idempotent.
+# Python gRPC as an independent client, QEMU and busybox for the kernel-WireGuard VM, etcd and a kube-apiserver for
+# the Kubernetes mode (install-kube-tools.sh: its own packages, and a build of minutes the first time; openssl makes
+# the test certificates). Idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(wireguard-tools wireguard-go iproute2 iputils-ping python3-grpcio python3-grpc-tools
-  qemu-system-x86 busybox-static kmod xz-utils jq)
+  qemu-system-x86 busybox-static kmod xz-utils jq openssl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -16,3 +18,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 ./scripts/install-deno.sh >/dev/null
+./scripts/install-kube-tools.sh
