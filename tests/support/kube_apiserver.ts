@@ -100,7 +100,8 @@ export const API_GROUPS = [
   // Its post-start hook creates the system priority classes that /readyz waits for.
   "scheduling.k8s.io/v1",
 ];
-const RUNTIME_CONFIG = ["api/all=false", ...API_GROUPS.map((group) => `${group === "v1" ? "api/v1" : group}=true`)].join(",");
+const RUNTIME_CONFIG = ["api/all=false", ...API_GROUPS.map((group) => `${group === "v1" ? "api/v1" : group}=true`)]
+  .join(",");
 
 // openssl extension sections for the three certificates; a config of our own so the machine's openssl.cnf
 // defaults (CA:true on every `req -x509`) do not leak into the leaf certificates.
@@ -232,7 +233,12 @@ export class KubeApiserver implements AsyncDisposable {
       await cluster.startApiserver();
       // create, not apply: nothing to merge with, and no OpenAPI download for client-side validation.
       await cluster.kubectl(["create", "--validate=false", "-f", CRDS]);
-      await cluster.kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...CRD_NAMES.map((n) => `crd/${n}`)]);
+      await cluster.kubectl([
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        ...CRD_NAMES.map((n) => `crd/${n}`),
+      ]);
       return cluster;
     } catch (error) {
       if (cluster) await cluster[Symbol.asyncDispose]();
@@ -248,9 +254,13 @@ export class KubeApiserver implements AsyncDisposable {
   kubectl(args: string[], options: { as?: KubeUser; stdin?: string } = {}): Promise<string> {
     const kubeconfig = options.as === "serviceaccount" ? this.serviceAccountKubeconfig : this.adminKubeconfig;
     // Our own discovery cache: the default one under $HOME is keyed by host:port, which every cluster shares.
-    return this.ns.exec(KUBECTL, ["--kubeconfig", kubeconfig, "--cache-dir", join(this.dir, "kubectl-cache"), ...args], {
-      stdin: options.stdin,
-    });
+    return this.ns.exec(
+      KUBECTL,
+      ["--kubeconfig", kubeconfig, "--cache-dir", join(this.dir, "kubectl-cache"), ...args],
+      {
+        stdin: options.stdin,
+      },
+    );
   }
 
   /** Stops the apiserver (etcd keeps running with the data); `SIGKILL` for an abrupt outage. */
