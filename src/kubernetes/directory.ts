@@ -106,6 +106,7 @@ export class KubernetesDirectory implements MachineDirectory {
       (key) => directory.#removeBinding(key),
     );
     directory.#informers.push(machines, bindings);
+    const started = performance.now();
     try {
       await machines.start();
       await bindings.start();
@@ -113,6 +114,12 @@ export class KubernetesDirectory implements MachineDirectory {
       await directory.close();
       throw error;
     }
+    log.info("listed {bindings} server bindings ({links} with a link) and {machines} metal machines in {ms} ms", {
+      bindings: directory.#bindings.size,
+      links: directory.#held.size,
+      machines: directory.#machines.size,
+      ms: Math.round(performance.now() - started),
+    });
     return directory;
   }
 

@@ -6,8 +6,10 @@ kernel logs.
 
 Usage:
   talos_node.py provision API UUID PUBLIC_KEY [TOKEN]   -> one JSON line: the response, or {"code", "details"}
-  talos_node.py provision-many API COUNT THREADS [TOKEN] -> provisions COUNT new UUIDs (random keys) over one
-                                                            channel from THREADS threads; one JSON line of figures
+  talos_node.py provision-many API COUNT THREADS [TOKEN] [UUID_FILE]
+                                                         -> provisions COUNT new UUIDs (random keys; the first COUNT
+                                                            lines of UUID_FILE when given, TOKEN "-" for none) over
+                                                            one channel from THREADS threads; one JSON line of figures
   talos_node.py publish SINK EVENTS_JSON                 -> one JSON line per event: {"id", "code", "details"}
   talos_node.py send-logs HOST PORT RECORDS_FILE [SOURCE] -> sends the file's bytes over one TCP connection
                                                             (from SOURCE, when given)
@@ -62,7 +64,7 @@ def provision(api, uuid, public_key, token=None):
     }))
 
 
-def provision_many(api, count, threads, token=None):
+def provision_many(api, count, threads, token=None, uuid_file=None):
     import base64
     import concurrent.futures
     import time
@@ -71,11 +73,16 @@ def provision_many(api, count, threads, token=None):
     import provision_pb2
     import provision_pb2_grpc
     count, threads = int(count), int(threads)
+    token = None if token == "-" else token
+    if uuid_file:
+        with open(uuid_file) as lines:
+            fixed = [line.strip() for line in lines if line.strip()][:count]
+        count = len(fixed)
     with grpc.insecure_channel(api) as channel:
         stub = provision_pb2_grpc.ProvisionServiceStub(channel)
 
         def call(index):
-            request = provision_pb2.ProvisionRequest(node_uuid=str(uuids.uuid4()),
+            request = provision_pb2.ProvisionRequest(node_uuid=fixed[index] if uuid_file else str(uuids.uuid4()),
                                                      node_public_key=base64.b64encode(os.urandom(32)).decode(),
                                                      node_unique_token="", talos_version="v1.9.5")
             if token:
