@@ -10,8 +10,17 @@ import { KUBE_TOOLS_REQUIREMENT, KubeApiserver } from "./support/kube_apiserver.
 import { NetNs } from "./support/netns.ts";
 import { isRoot, skipUnless } from "./support/requirements.ts";
 import { ServeProcess } from "./support/serve_process.ts";
+import { formatKey, generatePrivateKey, publicKeyOf } from "../src/keys.ts";
+
+async function newKey(): Promise<string> {
+  return formatKey(await publicKeyOf(generatePrivateKey()));
+}
 
 const DEPLOY = new URL("../deploy/kubernetes/", import.meta.url).pathname;
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const PYTHON = "/usr/bin/python3";
+const NODE_SCRIPT = new URL("./support/talos_node.py", import.meta.url).pathname;
+const UUID = "0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f";
 const LOADER = new URL("./support/kube_installation.ts", import.meta.url).pathname;
 const ignore = skipUnless(
   "serve --kubernetes start-up and RBAC",
@@ -109,6 +118,89 @@ Deno.test({ name: "serve --kubernetes: RBAC, the installation Secret and its rac
       );
       const kept = JSON.parse(await kube.kubectl(["-n", "default", "get", "secret", "siderolink", "-o", "json"]));
       equal(new TextDecoder().decode(Uint8Array.fromBase64(kept.data["private-key"])), "c2hvcnQ=");
+    });
+
+    await t.step("in a pod: the service account's token and CA, and a rotated token without a restart", async () => {
+      await kube.kubectl(["-n", "default", "delete", "secret", "siderolink"]);
+      await kube.kubectl(["apply", "-f", "-"], {
+        stdin: JSON.stringify({
+          apiVersion: "infrastructure.cluster.x-k8s.io/v1alpha3",
+          kind: "ServerBinding",
+          metadata: { name: UUID },
+          spec: { metalMachineRef: { kind: "MetalMachine", namespace: "default", name: "m" } },
+        }),
+      });
+      const mount = await kube.writeInClusterMount();
+      // The pod's layout: the mount at its fixed path, in a mount namespace of serve's own (/run is a fresh tmpfs there).
+      const setup = "mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && " +
+        'mount --bind "$0" /run/secrets/kubernetes.io/serviceaccount && exec "$@"';
+      await ns.exec("ip", ["-6", "addr", "add", "fd5e:5::1/64", "dev", "lo", "nodad"]);
+      const child = new Deno.Command("ip", {
+        args: ns.wrap("unshare", [
+          "-m",
+          "sh",
+          "-c",
+          setup,
+          mount.dir,
+          Deno.execPath(),
+          "run",
+          "--allow-all",
+          "--frozen",
+          CLI,
+          "serve",
+          "--kubernetes",
+          "--state-dir",
+          join(work, "pod-state"),
+          "--wireguard-endpoint",
+          "[fd5e:5::1]:51821",
+          "--wireguard-backend",
+          "userspace",
+          "--interface",
+          `slkp${Deno.pid % 100000}`,
+          "--api-listen",
+          "[fd5e:5::1]:8081",
+          "--control-socket",
+          join(work, "pod.sock"),
+          "--cleanup-on-exit",
+        ]),
+        env: { ...mount.env, KUBECONFIG: "", NO_COLOR: "1" },
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      try {
+        const provision = async () =>
+          JSON.parse(
+            await ns.exec(PYTHON, [NODE_SCRIPT, "provision", "[fd5e:5::1]:8081", UUID, await newKey()]),
+          ) as { node_address_prefix?: string; code?: string; details?: string };
+        let first: Awaited<ReturnType<typeof provision>> = {};
+        for (let attempt = 0; attempt < 100 && !first.node_address_prefix; attempt++) {
+          // Until serve listens; its answers before that are connection errors.
+          first = await provision().catch(() => ({}));
+          if (!first.node_address_prefix) await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+        ok(first.node_address_prefix, JSON.stringify(first));
+        // The token is rotated: the file gets the new one and the apiserver stops taking the old one.
+        await Deno.writeTextFile(join(mount.dir, "token"), kube.serviceAccountRotatedToken);
+        const tokens = join(kube.dir, "tokens.csv");
+        const withoutOld = (await Deno.readTextFile(tokens)).split("\n")
+          .filter((line) => !line.startsWith(`${kube.serviceAccountToken},`)).join("\n");
+        await Deno.writeTextFile(tokens, withoutOld);
+        await kube.stopApiserver();
+        await kube.startApiserver();
+        equal(
+          (await provision()).node_address_prefix,
+          first.node_address_prefix,
+          "the running serve took the new token",
+        );
+      } finally {
+        child.kill("SIGTERM");
+        await child.status;
+      }
+      match(
+        await stderr,
+        /"from":"the in-cluster service account \(\/var\/run\/secrets\/kubernetes.io\/serviceaccount\)"/,
+      );
     });
   } finally {
     await Deno.remove(work, { recursive: true });
