@@ -100,6 +100,27 @@ Deno.test({ name: "serve --kubernetes: RBAC, the installation Secret and its rac
       equal(new TextDecoder().decode(Uint8Array.fromBase64(stored.data["installation-id"])), ids[0]);
     });
 
+    await t.step("a kubeconfig with a client certificate and a CA file, as kubectl reads it", async () => {
+      const config = join(work, "client-cert.kubeconfig");
+      await Deno.writeTextFile(
+        config,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Config",
+          "current-context": "admin",
+          contexts: [{ name: "admin", context: { cluster: "test", user: "admin" } }],
+          clusters: [{ name: "test", cluster: { server: kube.url, "certificate-authority": kube.caFile } }],
+          users: [{
+            name: "admin",
+            user: { "client-certificate": kube.adminClientCertFile, "client-key": kube.adminClientKeyFile },
+          }],
+        }),
+      );
+      const id = (await ns.exec(Deno.execPath(), ["run", "--allow-all", "--frozen", LOADER, config, "default"])).trim();
+      const stored = JSON.parse(await kube.kubectl(["-n", "default", "get", "secret", "siderolink", "-o", "json"]));
+      equal(new TextDecoder().decode(Uint8Array.fromBase64(stored.data["installation-id"])), id);
+    });
+
     await t.step("a Secret with a malformed key is named and left as it is", async () => {
       await kube.kubectl(["-n", "default", "delete", "secret", "siderolink"]);
       await kube.kubectl([
