@@ -344,9 +344,10 @@ Deno.test({ name: "serve --kubernetes: Secret, bindings, provisioning, names, st
     equal(imported.node_address_prefix, `${importedAddress}/64`);
   });
 
+  const squatterKey = await newKey();
   await t.step("two bindings claiming one address: the second is skipped and refused", async () => {
     const squatter = "bbbbbbbb-0000-4000-8000-000000000002";
-    await world.apply([binding(squatter, { siderolink: { address: `${nodeAddress}/64`, publicKey: await newKey() } })]);
+    await world.apply([binding(squatter, { siderolink: { address: `${nodeAddress}/64`, publicKey: squatterKey } })]);
     await serve.waitFor(() => serve.stderr.some((line) => line.includes(squatter) && line.includes("is held by")));
     const refused = await world.provision(squatter, await newKey());
     equal(refused.code, "ALREADY_EXISTS");
@@ -392,10 +393,14 @@ Deno.test({ name: "serve --kubernetes: Secret, bindings, provisioning, names, st
     equal((await world.provision(UUID, await node.publicKey())).node_address_prefix, reply.node_address_prefix);
   });
 
-  await t.step("a deleted binding loses its peer and its address is no longer a known source", async () => {
+  await t.step("a deleted binding loses its peer; the binding that waited for its address gets it", async () => {
     const key = await node.publicKey();
     await world.kubectl(["delete", "serverbinding", UUID]);
-    await eventually(async () => ok(!(await allowedIps(world, iface)).includes(key)));
+    await eventually(async () => {
+      const allowed = await allowedIps(world, iface);
+      ok(!allowed.includes(key), allowed);
+      ok(allowed.includes(`${squatterKey}\t${nodeAddress}/128`), allowed);
+    });
   });
 
   await t.step(

@@ -281,6 +281,7 @@ export class KubernetesDirectory implements MachineDirectory {
     const before = this.#held.get(uuid);
     const after = this.#claim(binding);
     if (!own) this.#emit(before, after);
+    if (before && (before.address !== after?.address || before.publicKey !== after?.publicKey)) this.#reclaim(before);
   }
 
   #removeBinding(uuid: string): void {
@@ -293,6 +294,7 @@ export class KubernetesDirectory implements MachineDirectory {
     const before = this.#held.get(uuid);
     this.#release(uuid);
     this.#emit(before, undefined);
+    if (before) this.#reclaim(before);
     log.info("server binding {uuid} is gone: its peer is removed and its address is no longer a known source", {
       uuid,
     });
@@ -322,6 +324,19 @@ export class KubernetesDirectory implements MachineDirectory {
     this.#byAddress.set(link.address, uuid);
     this.#byKey.set(link.publicKey, uuid);
     return link;
+  }
+
+  /** Gives a freed address or key to a binding that was skipped because another one held it. */
+  #reclaim(freed: Link): void {
+    for (const uuid of this.#warned.keys()) {
+      const link = this.#bindings.get(uuid)?.link;
+      if (!link || (link.address !== freed.address && link.publicKey !== freed.publicKey)) continue;
+      const claimed = this.#claim(this.#bindings.get(uuid)!);
+      if (claimed) {
+        log.info("server binding {uuid} now holds its link", { uuid });
+        this.#emit(undefined, claimed);
+      }
+    }
   }
 
   #release(uuid: string): void {
