@@ -96,6 +96,7 @@ export async function benchKubernetes(machines = 10_000): Promise<void> {
     const afterRss = rssMiB(full.serve.pid);
     await full.serve.stop();
     const restarted = await start(kubernetes);
+    const reconciled = restarted.serve.stderr.find((line) => line.includes("peers reconciled"));
     await restarted.serve.stop();
 
     const rate = (result: { count: number; seconds: number }) => result.count / result.seconds;
@@ -103,7 +104,8 @@ export async function benchKubernetes(machines = 10_000): Promise<void> {
     console.log(
       `start-up to serving: embedded, no machines ${emptyEmbedded.ms.toFixed(0)} ms; kubernetes, no bindings ` +
         `${emptyKube.ms.toFixed(0)} ms; kubernetes, ${machines} bindings ${full.ms.toFixed(0)} ms ` +
-        `(the list ${listMs} ms), and ${restarted.ms.toFixed(0)} ms again with every link set (peers added)`,
+        `(the list ${listMs} ms), and ${restarted.ms.toFixed(0)} ms again with every link set (peers added: ` +
+        `${reconciled ? JSON.parse(reconciled).message : "?"})`,
     );
     console.log(
       `serve memory: embedded ${emptyEmbedded.rss.toFixed(0)} MiB at start, ${embeddedRss.toFixed(0)} MiB after ` +

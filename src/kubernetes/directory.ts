@@ -162,7 +162,17 @@ export class KubernetesDirectory implements MachineDirectory {
     return this.#byKey.get(publicKey);
   }
 
-  async admit(uuid: string): Promise<Admission> {
+  /**
+   * The binding as last watched; read from the apiserver only when the watch has not shown it (yet). A stale cached
+   * copy is safe: the write is conditional on its resourceVersion, and a conflict reads the binding afresh.
+   */
+  admit(uuid: string): Promise<Admission> {
+    const cached = this.#bindings.get(uuid);
+    return cached ? Promise.resolve(this.#admission(cached)) : this.#fetch(uuid);
+  }
+
+  /** Reads the binding from the apiserver. */
+  async #fetch(uuid: string): Promise<Admission> {
     const target: Target = { verb: "get", resource: "serverbindings", name: uuid };
     let object: KubeObject;
     try {
@@ -173,9 +183,12 @@ export class KubernetesDirectory implements MachineDirectory {
       }
       throw directoryError(error);
     }
-    const binding = readBinding(object);
+    return this.#admission(readBinding(object));
+  }
+
+  #admission(binding: Binding): Admission {
     return {
-      uuid,
+      uuid: binding.uuid,
       address: binding.link?.address,
       publicKey: binding.link?.publicKey,
       identity: this.#identityFrom(binding),
@@ -205,7 +218,7 @@ export class KubernetesDirectory implements MachineDirectory {
           }
           throw directoryError(error);
         }
-        const fresh = await this.admit(record.uuid);
+        const fresh = await this.#fetch(record.uuid);
         if (fresh.address !== undefined && fresh.address !== record.address) {
           throw new DirectoryUnavailable(
             `server binding "${record.uuid}" changed its address to ${fresh.address} meanwhile; provision again`,

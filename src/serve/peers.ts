@@ -36,8 +36,17 @@ export class PeerFollower {
   async start(): Promise<void> {
     // Listening first: a change that arrives during the reconcile is applied after it, never lost.
     this.#directory.onPeerChanges((changes) => this.#apply(changes));
-    const changes = reconcilePeers(await this.#device.read(), this.#directory.list());
+    const started = performance.now();
+    const info = await this.#device.read();
+    const read = performance.now();
+    const changes = reconcilePeers(info, this.#directory.list());
     if (changes.length > 0) await this.#device.configure({ peers: changes });
+    log.info("peers reconciled: {changes} changes to {peers} peers (device read {readMs} ms, write {writeMs} ms)", {
+      changes: changes.length,
+      peers: info.peers.length,
+      readMs: Math.round(read - started),
+      writeMs: Math.round(performance.now() - read),
+    });
   }
 
   #apply(changes: PeerConfig[]): void {
