@@ -13,9 +13,10 @@ import { Tally } from "./tally.ts";
 /**
  * What became of one event sink call: `handled` (printed and kept), `duplicate` (its id was handled already),
  * `handling_error` (printed with `handling_error`: undecodable or not stored), `unknown_source` (printed, from an
- * address that is no machine's), `refused` (INVALID_ARGUMENT).
+ * address that is no machine's), `refused` (INVALID_ARGUMENT), `unavailable` (UNAVAILABLE: Kubernetes mode, the
+ * machine's status could not be written now; Talos sends it again).
  */
-export type EventResult = "handled" | "duplicate" | "handling_error" | "unknown_source" | "refused";
+export type EventResult = "handled" | "duplicate" | "handling_error" | "unknown_source" | "refused" | "unavailable";
 
 /** The tallies of the daemon. */
 export interface DaemonCounters {
