@@ -34,7 +34,8 @@ const log = logger(["metrics"]);
 /**
  * Listens on `listen` (`host:port`, `[v6]:port`) and answers `GET` (and `HEAD`) for the three paths: `/healthz`
  * 200 `ok` whenever the event loop answers, `/readyz` 200 `ready` or 503 with one unmet condition per line,
- * `/metrics` the registry's exposition. Throws a one-line error when the address cannot be bound.
+ * `/metrics` the registry's exposition (once `exposition` has settled: the registry may still be loading). Throws
+ * a one-line error when the address cannot be bound.
  *
  * @example
  * ```ts
@@ -42,7 +43,11 @@ const log = logger(["metrics"]);
  * await server.close();
  * ```
  */
-export function startHealthServer(listen: string, exposition: Exposition, readiness: Readiness): HealthServer {
+export function startHealthServer(
+  listen: string,
+  exposition: Exposition | Promise<Exposition>,
+  readiness: Readiness,
+): HealthServer {
   const { host, port } = splitHostPort(listen);
   const abort = new AbortController();
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -63,7 +68,11 @@ export function startHealthServer(listen: string, exposition: Exposition, readin
   };
 }
 
-async function handle(request: Request, exposition: Exposition, readiness: Readiness): Promise<Response> {
+async function handle(
+  request: Request,
+  exposition: Exposition | Promise<Exposition>,
+  readiness: Readiness,
+): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return text(405, `method ${request.method} not allowed: use GET`);
   }
@@ -73,8 +82,10 @@ async function handle(request: Request, exposition: Exposition, readiness: Readi
       return text(200, "ok");
     case "/readyz":
       return readiness.ready ? text(200, "ready") : text(503, readiness.reasons().join("\n"));
-    case "/metrics":
-      return new Response(await exposition.metrics(), { headers: { "content-type": exposition.contentType } });
+    case "/metrics": {
+      const registry = await exposition;
+      return new Response(await registry.metrics(), { headers: { "content-type": registry.contentType } });
+    }
     default:
       return text(404, `no such path ${path}; known: ${PATHS.join(", ")}`);
   }

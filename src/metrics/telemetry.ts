@@ -1,15 +1,19 @@
 /**
  * What the daemon keeps for operators besides its logs: the counters its modules increment, its readiness, and,
- * with `--metrics-listen`, the listener that serves both with the process metrics. prom-client (about 80 ms to
- * load) is loaded only when that listener is asked for.
+ * with `--metrics-listen`, the listener that serves both with the process metrics. prom-client (90 to 230 ms to
+ * load here) is loaded only when that listener is asked for, and then while the start-up goes on: the listener
+ * answers the probes at once, and `/metrics` once the registry is there.
  *
  * @module
  */
 
+import { logger } from "../log.ts";
 import { type DaemonCounters, daemonCounters } from "./counters.ts";
 import { Readiness } from "./readiness.ts";
 import type { MetricsSources } from "./registry.ts";
 import { type HealthServer, startHealthServer } from "./server.ts";
+
+const log = logger(["metrics"]);
 
 /** The conditions `serve` waits for before it is ready, and why it is not ready while they are unmet. */
 export const SERVE_CONDITIONS = {
@@ -22,7 +26,7 @@ export const SERVE_CONDITIONS = {
  *
  * @example
  * ```ts
- * const telemetry = await Telemetry.start("[::1]:9091");
+ * const telemetry = Telemetry.start("[::1]:9091");
  * provisionService(provisioner, telemetry.counters.provisionCalls);
  * telemetry.observe({ logs, device });
  * telemetry.readiness.met("device");
@@ -40,18 +44,15 @@ export class Telemetry {
   private constructor() {}
 
   /** Starts listening on `listen` when given (binding exactly there); without it, only counts. */
-  static async start(listen: string | undefined): Promise<Telemetry> {
+  static start(listen: string | undefined): Telemetry {
     const telemetry = new Telemetry();
     if (listen !== undefined) {
-      const { metricsRegistry } = await import("./registry.ts");
-      telemetry.#server = startHealthServer(listen, metricsRegistry(telemetry.#sources), telemetry.readiness);
+      const registry = import("./registry.ts").then(({ metricsRegistry }) => metricsRegistry(telemetry.#sources));
+      // Not left unhandled (that would end the daemon): the probes go on, and `/metrics` answers 500 with the error.
+      registry.catch((error) => log.error("the metrics registry failed to load: {error}", { error: error.message }));
+      telemetry.#server = startHealthServer(listen, registry, telemetry.readiness);
     }
     return telemetry;
-  }
-
-  /** The bound port of the listener, if there is one. */
-  get port(): number | undefined {
-    return this.#server?.port;
   }
 
   /** Lets the metrics read the kernel-log path and the device, once they run. */

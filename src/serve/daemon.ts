@@ -64,7 +64,7 @@ export class Daemon {
 
   async #start(config: ServeConfig): Promise<void> {
     // Metrics and health first, so that probes are answered (not ready) all through the start-up.
-    const telemetry = await Telemetry.start(config.metricsListen);
+    const telemetry = Telemetry.start(config.metricsListen);
     this.#closers.push({ name: "metrics listener", close: () => telemetry.close() });
 
     // 1. Everything that can be checked before touching the system.
