@@ -1,19 +1,6 @@
 import assert from "node:assert/strict";
-import type { Peer } from "../wireguard/device.ts";
 import { summarizePeers, TransferTotals } from "./peers.ts";
-
-const NOW = new Date("2026-03-02T08:00:00Z");
-
-function peer(id: number, handshakeSecondsAgo: number | undefined, receiveBytes = 0, transmitBytes = 0): Peer {
-  return {
-    publicKey: new Uint8Array(32).fill(id),
-    lastHandshake: handshakeSecondsAgo === undefined ? undefined : new Date(NOW.getTime() - handshakeSecondsAgo * 1000),
-    receiveBytes,
-    transmitBytes,
-    persistentKeepaliveInterval: 0,
-    allowedIPs: [],
-  };
-}
+import { NOW, peer } from "./testdata.ts";
 
 Deno.test("peers by state (up under 275 s) and the ages of their last handshakes", () => {
   const summary = summarizePeers([peer(1, 10), peer(2, 274.9), peer(3, 275), peer(4, undefined), peer(5, 9000)], NOW);

@@ -70,30 +70,21 @@ export function metricsRegistry(
 
   // Each metric is filled from its source when scraped (a counter with the source's running total), with no await
   // between the reset and the filling, so that concurrent scrapes cannot add up each other's samples.
-  const counter = (name: string, help: string, labelNames: string[], samples: Samples) =>
-    new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        const values = await samples();
-        this.reset();
-        for (const [labels, value] of values ?? []) this.inc(labels, value);
-      },
-    });
-  const gauge = (name: string, help: string, labelNames: string[], samples: Samples) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      async collect() {
-        const values = await samples();
-        this.reset();
-        for (const [labels, value] of values ?? []) this.set(labels, value);
-      },
-    });
+  const filledBy =
+    (kind: typeof Counter | typeof Gauge) => (name: string, help: string, labelNames: string[], samples: Samples) =>
+      new kind({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        async collect(this: Counter | Gauge) {
+          const values = await samples();
+          this.reset();
+          for (const [labels, value] of values ?? []) this.inc(labels, value);
+        },
+      });
+  const counter = filledBy(Counter);
+  const gauge = filledBy(Gauge);
 
   for (const [key, { name, help }] of Object.entries(TALLY_METRICS)) {
     const tally = sources.counters[key as keyof DaemonCounters];
@@ -102,77 +93,27 @@ export function metricsRegistry(
 
   // The kernel-log path's own counters, read as they are (nothing is counted twice).
   const logs = () => sources.logs?.counters;
-  counter(
-    "siderolink_log_lines_total",
-    "Kernel-log lines received from machines, by result.",
-    ["result"],
-    () => {
-      const receiver = logs()?.receiver;
-      return receiver && [
-        [{ result: "accepted" }, receiver.accepted],
-        [{ result: "malformed" }, receiver.malformed],
-        [{ result: "duplicate" }, receiver.duplicates],
-        [{ result: "rate_limited" }, receiver.rateLimited],
-      ];
-    },
-  );
-  counter(
-    "siderolink_log_truncated_lines_total",
-    "Kernel-log lines longer than 16 KiB, cut (also counted as accepted or malformed).",
-    [],
-    () => single(logs()?.receiver.truncated),
-  );
-  counter(
-    "siderolink_log_received_bytes_total",
-    "Bytes read from machines' kernel-log connections.",
-    [],
-    () => single(logs()?.receiver.bytes),
-  );
+  const byResult = (results: Record<string, number> | undefined): Sample[] | undefined =>
+    results && Object.entries(results).map(([result, value]) => [{ result }, value]);
+  counter("siderolink_log_lines_total", "Kernel-log lines received from machines, by result.", ["result"], () => {
+    const receiver = logs()?.receiver;
+    return byResult(
+      receiver && {
+        accepted: receiver.accepted,
+        malformed: receiver.malformed,
+        duplicate: receiver.duplicates,
+        rate_limited: receiver.rateLimited,
+      },
+    );
+  });
   counter(
     "siderolink_log_connections_total",
     "Kernel-log connections: accepted, or refused (or closed) because their source is no known machine.",
     ["result"],
     () => {
       const receiver = logs()?.receiver;
-      return receiver &&
-        [[{ result: "accepted" }, receiver.connections], [{ result: "refused_source" }, receiver.refused]];
+      return byResult(receiver && { accepted: receiver.connections, refused_source: receiver.refused });
     },
-  );
-  gauge(
-    "siderolink_log_open_connections",
-    "Kernel-log connections open now.",
-    [],
-    () => single(logs()?.receiver.open),
-  );
-  counter(
-    "siderolink_log_store_stored_lines_total",
-    "Kernel-log lines committed to the history.",
-    [],
-    () => single(logs()?.store.stored),
-  );
-  counter(
-    "siderolink_log_store_failed_lines_total",
-    "Accepted kernel-log lines that could not be stored (printed all the same).",
-    [],
-    () => single(logs()?.store.failed),
-  );
-  counter(
-    "siderolink_log_store_pruned_lines_total",
-    "Kernel-log lines removed from the history by retention (lines per machine, age).",
-    [],
-    () => single(logs()?.store.pruned),
-  );
-  gauge(
-    "siderolink_log_store_lines",
-    "Kernel-log lines the history holds.",
-    [],
-    () => single(sources.logs?.store.held()?.lines),
-  );
-  gauge(
-    "siderolink_log_store_bytes",
-    "Bytes (UTF-8) of the kernel-log lines the history holds.",
-    [],
-    () => single(sources.logs?.store.held()?.bytes),
   );
   counter(
     "siderolink_stdout_lines_total",
@@ -180,9 +121,55 @@ export function metricsRegistry(
     ["result"],
     () => {
       const stdout = logs()?.stdout;
-      return stdout && [[{ result: "written" }, stdout.written], [{ result: "dropped" }, stdout.dropped]];
+      return byResult(stdout && { written: stdout.written, dropped: stdout.dropped });
     },
   );
+  const singles: [typeof counter, string, string, () => number | undefined][] = [
+    [
+      counter,
+      "siderolink_log_truncated_lines_total",
+      "Kernel-log lines longer than 16 KiB, cut (also counted as accepted or malformed).",
+      () => logs()?.receiver.truncated,
+    ],
+    [
+      counter,
+      "siderolink_log_received_bytes_total",
+      "Bytes read from machines' kernel-log connections.",
+      () => logs()?.receiver.bytes,
+    ],
+    [gauge, "siderolink_log_open_connections", "Kernel-log connections open now.", () => logs()?.receiver.open],
+    [
+      counter,
+      "siderolink_log_store_stored_lines_total",
+      "Kernel-log lines committed to the history.",
+      () => logs()?.store.stored,
+    ],
+    [
+      counter,
+      "siderolink_log_store_failed_lines_total",
+      "Accepted kernel-log lines that could not be stored (printed all the same).",
+      () => logs()?.store.failed,
+    ],
+    [
+      counter,
+      "siderolink_log_store_pruned_lines_total",
+      "Kernel-log lines removed from the history by retention (lines per machine, age).",
+      () => logs()?.store.pruned,
+    ],
+    [
+      gauge,
+      "siderolink_log_store_lines",
+      "Kernel-log lines the history holds.",
+      () => sources.logs?.store.held()?.lines,
+    ],
+    [
+      gauge,
+      "siderolink_log_store_bytes",
+      "Bytes (UTF-8) of the kernel-log lines the history holds.",
+      () => sources.logs?.store.held()?.bytes,
+    ],
+  ];
+  for (const [metric, name, help, value] of singles) metric(name, help, [], () => single(value()));
 
   // Peers: one device read serves every peer metric of a scrape, and the device is read at most once a second.
   const now = options.now ?? (() => new Date());

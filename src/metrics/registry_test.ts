@@ -3,27 +3,16 @@ import { join } from "node:path";
 import type { MetricObjectWithValues, MetricValueWithName } from "prom-client";
 import { LogPipeline } from "../logs/pipeline.ts";
 import { SqliteState } from "../state/sqlite.ts";
-import type { DeviceInfo, Peer } from "../wireguard/device.ts";
+import type { DeviceInfo } from "../wireguard/device.ts";
 import { daemonCounters } from "./counters.ts";
 import { metricsRegistry, OMITTED_DEFAULT_METRICS } from "./registry.ts";
+import { NOW, peer } from "./testdata.ts";
 
-const NOW = new Date("2026-03-02T08:00:00Z");
 const encoder = new TextEncoder();
 
 function record(seq: number): string {
   const time = new Date(Date.UTC(2026, 2, 2, 8, 0, 1) + seq).toISOString();
   return `{"clock":${1000 + seq},"msg":"m${seq}","priority":"info","seq":${seq},"talos-time":"${time}"}\n`;
-}
-
-function peer(id: number, handshakeSecondsAgo: number | undefined, receiveBytes: number, transmitBytes: number): Peer {
-  return {
-    publicKey: new Uint8Array(32).fill(id),
-    lastHandshake: handshakeSecondsAgo === undefined ? undefined : new Date(NOW.getTime() - handshakeSecondsAgo * 1000),
-    receiveBytes,
-    transmitBytes,
-    persistentKeepaliveInterval: 25,
-    allowedIPs: [],
-  };
 }
 
 /** Each metric's samples as `name{label="value",…}` → value. */
@@ -36,6 +25,11 @@ async function samples(registry: ReturnType<typeof metricsRegistry>): Promise<Ma
     }
   }
   return found;
+}
+
+/** Asserts that `found` has each sample of `expected` at its value. */
+function assertSamples(found: Map<string, number>, expected: Record<string, number>): void {
+  for (const [name, value] of Object.entries(expected)) assert.equal(found.get(name), value, name);
 }
 
 async function waitFor(check: () => boolean, what: string): Promise<void> {
@@ -69,25 +63,23 @@ Deno.test("the kernel-log metrics read the real receiver's, store's and stdout's
       bytes: number;
     };
     const found = await samples(registry);
-    for (
-      const [name, value] of Object.entries({
-        'siderolink_log_lines_total{result="accepted"}': 5,
-        'siderolink_log_lines_total{result="malformed"}': 1,
-        'siderolink_log_lines_total{result="duplicate"}': 1,
-        'siderolink_log_lines_total{result="rate_limited"}': 0,
-        "siderolink_log_truncated_lines_total": 0,
-        "siderolink_log_received_bytes_total": sent.length,
-        'siderolink_log_connections_total{result="accepted"}': 1,
-        'siderolink_log_connections_total{result="refused_source"}': 0,
-        "siderolink_log_open_connections": 0,
-        "siderolink_log_store_stored_lines_total": 5,
-        "siderolink_log_store_failed_lines_total": 0,
-        "siderolink_log_store_pruned_lines_total": 0,
-        "siderolink_log_store_lines": 5,
-        "siderolink_log_store_bytes": bytes,
-        'siderolink_stdout_lines_total{result="dropped"}': 0,
-      })
-    ) assert.equal(found.get(name), value, name);
+    assertSamples(found, {
+      'siderolink_log_lines_total{result="accepted"}': 5,
+      'siderolink_log_lines_total{result="malformed"}': 1,
+      'siderolink_log_lines_total{result="duplicate"}': 1,
+      'siderolink_log_lines_total{result="rate_limited"}': 0,
+      "siderolink_log_truncated_lines_total": 0,
+      "siderolink_log_received_bytes_total": sent.length,
+      'siderolink_log_connections_total{result="accepted"}': 1,
+      'siderolink_log_connections_total{result="refused_source"}': 0,
+      "siderolink_log_open_connections": 0,
+      "siderolink_log_store_stored_lines_total": 5,
+      "siderolink_log_store_failed_lines_total": 0,
+      "siderolink_log_store_pruned_lines_total": 0,
+      "siderolink_log_store_lines": 5,
+      "siderolink_log_store_bytes": bytes,
+      'siderolink_stdout_lines_total{result="dropped"}': 0,
+    });
     await logs.writer.close();
     assert.equal((await samples(registry)).get('siderolink_stdout_lines_total{result="written"}'), 5);
   } finally {
@@ -112,21 +104,19 @@ Deno.test("peer metrics: one device read per scrape and per second, states, ages
   });
   const [found] = await Promise.all([samples(registry), samples(registry)]);
   assert.equal(reads, 1, "two scrapes at once, one read");
-  for (
-    const [name, value] of Object.entries({
-      'siderolink_peers{state="up"}': 2,
-      'siderolink_peers{state="down"}': 1,
-      'siderolink_peers{state="never"}': 1,
-      'siderolink_peer_handshake_age_seconds_bucket{le="15"}': 1,
-      'siderolink_peer_handshake_age_seconds_bucket{le="275"}': 2,
-      'siderolink_peer_handshake_age_seconds_bucket{le="600"}': 3,
-      'siderolink_peer_handshake_age_seconds_bucket{le="+Inf"}': 3,
-      "siderolink_peer_handshake_age_seconds_count": 3,
-      "siderolink_peer_handshake_age_seconds_sum": 610,
-      "siderolink_wireguard_received_bytes_total": 7000,
-      "siderolink_wireguard_sent_bytes_total": 700,
-    })
-  ) assert.equal(found.get(name), value, name);
+  assertSamples(found, {
+    'siderolink_peers{state="up"}': 2,
+    'siderolink_peers{state="down"}': 1,
+    'siderolink_peers{state="never"}': 1,
+    'siderolink_peer_handshake_age_seconds_bucket{le="15"}': 1,
+    'siderolink_peer_handshake_age_seconds_bucket{le="275"}': 2,
+    'siderolink_peer_handshake_age_seconds_bucket{le="600"}': 3,
+    'siderolink_peer_handshake_age_seconds_bucket{le="+Inf"}': 3,
+    "siderolink_peer_handshake_age_seconds_count": 3,
+    "siderolink_peer_handshake_age_seconds_sum": 610,
+    "siderolink_wireguard_received_bytes_total": 7000,
+    "siderolink_wireguard_sent_bytes_total": 700,
+  });
 
   // A machine came back with a new key: its old peer is gone, a new one is there.
   peers = [peer(1, 10, 1500, 150), peer(2, 200, 2000, 200), peer(3, 400, 4000, 400), peer(5, 1, 10, 1)];
