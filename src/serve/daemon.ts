@@ -104,7 +104,11 @@ export class Daemon {
     });
     this.#grpc(
       "Provision API",
-      await startGrpcServer({ host: api.host, port: api.port, services: [provisionService(provisioner, telemetry.counters.provisionCalls)] }),
+      await startGrpcServer({
+        host: api.host,
+        port: api.port,
+        services: [provisionService(provisioner, telemetry.counters.provisionCalls)],
+      }),
     );
     const logs = await LogPipeline.start({
       hostname: server,
