@@ -182,10 +182,20 @@ Deno.test(
       ]);
       const found = await waitForSamples(prometheus, '{__name__=~"siderolink_.+"}', expected);
 
-      // WireGuard bytes: what the device had counted at the scrape, so above 0 and at most what wg reports now.
+      // WireGuard bytes: what the device had counted at a scrape (its reading may be up to 1 s older than the log
+      // counters'), so, once it includes the log lines, above their bytes and at most what wg reports after it.
+      let wireguard = found;
+      for (
+        let tries = 0;
+        !(wireguard.get("siderolink_wireguard_received_bytes_total")! > bytes) && tries < 20;
+        tries++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        wireguard = await prometheus.query('{__name__=~"siderolink_wireguard_.+"}');
+      }
       const [, received, sent] = (await serverNs.exec("wg", ["show", serverIface, "transfer"])).trim().split("\t");
-      const scrapedReceived = found.get("siderolink_wireguard_received_bytes_total")!;
-      const scrapedSent = found.get("siderolink_wireguard_sent_bytes_total")!;
+      const scrapedReceived = wireguard.get("siderolink_wireguard_received_bytes_total")!;
+      const scrapedSent = wireguard.get("siderolink_wireguard_sent_bytes_total")!;
       ok(scrapedReceived > bytes && scrapedReceived <= Number(received), `${scrapedReceived} of ${received}`);
       ok(scrapedSent > 0 && scrapedSent <= Number(sent), `${scrapedSent} of ${sent}`);
       ok(found.get("siderolink_log_store_bytes")! > 0);
