@@ -7,6 +7,7 @@
 
 import { benchLogIngest } from "./bench_log_ingest.ts";
 import { benchLogsCli } from "./bench_logs_cli.ts";
+import { benchMetrics } from "./bench_metrics.ts";
 import { benchProvision } from "./bench_provision.ts";
 
 console.log("== kernel-log ingest (4 connections, 250,000 records) ==");
@@ -15,3 +16,5 @@ console.log("\n== logs: --tail on the store, --follow latency, --stdin against j
 await benchLogsCli();
 console.log("\n== provisioning 10,000 machines, memory, peers ==");
 await benchProvision();
+console.log("\n== metrics: serve start-up with --metrics-listen, a scrape with 1,000 peers ==");
+await benchMetrics();

@@ -2,11 +2,11 @@
 # Installs the real components the tests drive: WireGuard tools and wireguard-go, iproute2 for namespaces,
 # Python gRPC as an independent client, QEMU and busybox for the kernel-WireGuard VM, etcd and a kube-apiserver for
 # the Kubernetes mode (install-kube-tools.sh: its own packages, and a build of minutes the first time; openssl makes
-# the test certificates). Idempotent.
+# the test certificates), Prometheus (and curl to ask it) to scrape serve's metrics. Idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(wireguard-tools wireguard-go iproute2 iputils-ping python3-grpcio python3-grpc-tools
-  qemu-system-x86 busybox-static kmod xz-utils jq openssl)
+  qemu-system-x86 busybox-static kmod xz-utils jq openssl prometheus curl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -16,6 +16,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The tests start their own Prometheus inside their namespaces; the packaged service, which systemd would start
+  # listening on every address, is not wanted.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now prometheus || true
+  fi
 fi
 ./scripts/install-deno.sh >/dev/null
 ./scripts/install-kube-tools.sh

@@ -273,6 +273,8 @@ Deno.test({
       open: 0,
       sinkErrors: 0,
       rateLimited: 0,
+      bytes: firstSend.length + secondSend.length + jsonBytes(ringB).length + invalid.length +
+        jsonBytes(bootsC).length,
     });
     assert.deepEqual(counters.stdout, { written: lines.length, dropped: 0 });
 

@@ -80,6 +80,10 @@ export function serveCommand(): Command {
       flag("--log-rate-limit <lines>", "kernel-log lines per second per machine; more are dropped and counted")
         .argParser(parseCount),
     )
+    .addOption(
+      flag("--metrics-listen <addr:port>", "serve /metrics, /healthz and /readyz over HTTP there (default: off)")
+        .argParser(parseHostPort),
+    )
     .addOption(flag("--cleanup-on-exit", "remove the interface and its peers on exit"))
     .addOption(
       flag("--kubernetes", "keep the installation and machines in Kubernetes (Sidero's Secret and ServerBindings)"),
@@ -146,6 +150,7 @@ function toConfig(options: Record<string, unknown>): ServeConfig {
     logRetainLines: options.logRetainLines as number,
     logRetainAgeMs: options.logRetainAge as number,
     logRateLimit: options.logRateLimit as number | undefined,
+    metricsListen: options.metricsListen as string | undefined,
     cleanupOnExit: options.cleanupOnExit === true,
     kubernetes: options.kubernetes === true
       ? { kubeconfig: options.kubeconfig as string | undefined, secretNamespace: options.secretNamespace as string }

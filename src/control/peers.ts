@@ -12,6 +12,22 @@ import type { DeviceInfo } from "../wireguard/device.ts";
 /** A peer counts as down after this long without a handshake (PROTOCOL.md §7). */
 export const PEER_DOWN_AFTER_MS = 275_000;
 
+/** A peer's state: `up` under {@link PEER_DOWN_AFTER_MS} since its last handshake, else `down`, or `never`. */
+export type PeerState = "up" | "down" | "never";
+
+/**
+ * The state of a peer whose last handshake was at `lastHandshake` (undefined: none yet), at `now`.
+ *
+ * @example
+ * ```ts
+ * peerState(new Date(Date.now() - 60_000), new Date()); // "up"
+ * ```
+ */
+export function peerState(lastHandshake: Date | undefined, now: Date): PeerState {
+  if (!lastHandshake) return "never";
+  return now.getTime() - lastHandshake.getTime() < PEER_DOWN_AFTER_MS ? "up" : "down";
+}
+
 /** One peer as `peers` shows it; times in RFC 3339, bytes as integers. */
 export interface PeerView {
   serverUuid?: string;
@@ -28,7 +44,7 @@ export interface PeerView {
   transmitBytes: number;
   persistentKeepalive: number;
   allowedIPs: string[];
-  state: "up" | "down" | "never";
+  state: PeerState;
 }
 
 /** The device and its peers, as the control API's `/v1/peers` answers. */
@@ -75,7 +91,7 @@ export function peersReport(
       transmitBytes: peer.transmitBytes,
       persistentKeepalive: peer.persistentKeepaliveInterval,
       allowedIPs: peer.allowedIPs,
-      state: !handshake ? "never" : now.getTime() - handshake.getTime() < PEER_DOWN_AFTER_MS ? "up" : "down",
+      state: peerState(handshake, now),
     };
   });
   peers.sort((a, b) => (b.lastHandshake ?? "").localeCompare(a.lastHandshake ?? ""));

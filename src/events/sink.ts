@@ -22,11 +22,14 @@ import { DirectoryUnavailable, type MachineDirectory } from "../machines/directo
 import type { Peer } from "../grpc/server.ts";
 import { logger } from "../log.ts";
 import { canonicalAddress } from "../logs/source_address.ts";
+import type { EventResult } from "../metrics/counters.ts";
+import type { Tally } from "../metrics/tally.ts";
 import {
   decodeEventRequest,
   decodePayload,
   type EventEnvelope,
   InvalidEventRequest,
+  type PayloadType,
   payloadType,
   type TalosEvent,
 } from "./decode.ts";
@@ -52,6 +55,8 @@ export interface EventSinkOptions {
   write: (line: string) => void;
   /** The clock (tests pin it). */
   now?: () => Date;
+  /** Counts every call by payload type and {@link EventResult}. */
+  counters?: Tally<"type" | "result">;
 }
 
 /** How many (source, id) pairs of unknown sources are remembered to avoid printing a resent event twice. */
@@ -94,27 +99,36 @@ export class EventSink {
     } catch (error) {
       if (!(error instanceof InvalidEventRequest)) throw error;
       log.warn("refused event from {node}: {reason}", { node, reason: error.message });
+      this.#options.counters?.add({ type: "none", result: "refused" });
       return { code: status.INVALID_ARGUMENT, message: error.message };
     }
+    const type = payloadType(envelope.typeUrl);
+    const count = (result: EventResult) => this.#options.counters?.add({ type: type ?? "unknown", result });
     try {
-      await this.#handle(envelope, address, node);
+      count(await this.#handle(envelope, type, address, node));
     } catch (error) {
       if (error instanceof DirectoryUnavailable) {
         // Nothing was kept: Talos resends this event later, and it is handled (and printed) then.
         log.warn("event {id} from {node} not handled yet: {error}", { id: envelope.id, node, error: error.message });
+        count("unavailable");
         return { code: status.UNAVAILABLE, message: `machine status cannot be written now: ${error.message}` };
       }
       // Reached only when printing or logging itself fails; the event was handled as far as it could be.
       log.error("event {id} from {node}: {error}", { id: envelope.id, node, error: (error as Error).message });
+      count("handling_error");
     }
     return { code: status.OK };
   }
 
-  async #handle(envelope: EventEnvelope, address: string, node: string): Promise<void> {
+  async #handle(
+    envelope: EventEnvelope,
+    type: PayloadType | undefined,
+    address: string,
+    node: string,
+  ): Promise<EventResult> {
     const { id, typeUrl } = envelope;
     const identity = this.#options.directory.identify(address);
     const time = this.#now();
-    const type = payloadType(typeUrl);
     let event: TalosEvent | undefined;
     let decodeError: string | undefined;
     if (type !== undefined) {
@@ -149,7 +163,7 @@ export class EventSink {
     // Diagnostics only for the first delivery: Talos replays up to 990 events whenever it reconnects.
     if (!fresh) {
       log.debug("event {id} from {node} was already handled", { id, node });
-      return;
+      return "duplicate";
     }
     if (!identity) log.warn("event {id} from {node}, which is no known machine", { id, node });
     if (type === undefined) {
@@ -157,6 +171,7 @@ export class EventSink {
     }
     if (handlingError !== undefined) log.error("event {id} from {node}: {handlingError}", { id, node, handlingError });
     this.#options.write(line);
+    return handlingError !== undefined ? "handling_error" : identity ? "handled" : "unknown_source";
   }
 
   /** Whether an unknown source already sent this id; remembers it otherwise, forgetting the oldest beyond the cap. */

@@ -3,6 +3,8 @@ import { configureSync, type LogRecord, resetSync } from "@logtape/logtape";
 import { typeUrlOf } from "./decode.ts";
 import { eventProtos } from "./protos.ts";
 import type { Peer } from "../grpc/server.ts";
+import { DirectoryUnavailable } from "../machines/directory.ts";
+import { daemonCounters } from "../metrics/counters.ts";
 import { EventSink } from "./sink.ts";
 import { ExcludedNetworks } from "./status.ts";
 import { EventStore } from "./store.ts";
@@ -17,16 +19,28 @@ function harness(options: { excluded?: ExcludedNetworks; eventsPerMachine?: numb
   const store = new EventStore(temp.state, options);
   const lines: string[] = [];
   const clock = { now: new Date("2026-03-02T08:00:00Z") };
+  const counters = daemonCounters().events;
+  const directory = storeDirectory(
+    (address) => address === MACHINE.address ? { serverUuid: MACHINE.uuid, cluster: "prod" } : undefined,
+    store,
+  );
   const sink = new EventSink({
-    directory: storeDirectory(
-      (address) => address === MACHINE.address ? { serverUuid: MACHINE.uuid, cluster: "prod" } : undefined,
-      store,
-    ),
+    directory,
     excluded: options.excluded,
     write: (line) => lines.push(line),
     now: () => clock.now,
+    counters,
   });
-  return { sink, store, lines, clock, state: temp.state, [Symbol.dispose]: () => temp[Symbol.dispose]() };
+  return {
+    sink,
+    store,
+    lines,
+    clock,
+    counters,
+    directory,
+    state: temp.state,
+    [Symbol.dispose]: () => temp[Symbol.dispose](),
+  };
 }
 
 const request = (id: string, type: Parameters<typeof encodePayload>[0], payload: Record<string, unknown>) =>
@@ -178,6 +192,37 @@ Deno.test("a store failure is acknowledged and printed with level error; a faili
     },
   });
   assert.deepEqual(await sink.publish(bytes, peer), { code: 0 });
+});
+
+Deno.test("every call is counted by payload type and result", async () => {
+  using h = harness();
+  const status = request("d6h0r3ug10l1s9ao0fe0", "MachineStatusEvent", { stage: "BOOTING", status: { ready: false } });
+  await h.sink.publish(status, peer);
+  await h.sink.publish(status, peer);
+  await h.sink.publish(request("d6h0r3ug10l1s9ao0fe1", "MachineStatusEvent", { stage: "RUNNING" }), peer);
+  const future = encodeRequest("d6h0r3ug10l1s9ao0fe2", "type.googleapis.com/machine.FutureEvent", new Uint8Array());
+  await h.sink.publish(future, peer);
+  const undecodable = encodeRequest("d6h0r3ug10l1s9ao0fe3", typeUrlOf("AddressEvent"), new Uint8Array([0x0a, 9]));
+  await h.sink.publish(undecodable, peer);
+  const stranger = { address: "fd00::9", port: 1 };
+  await h.sink.publish(request("d6h0r3ug10l1s9ao0fe4", "SequenceEvent", { sequence: "boot" }), stranger);
+  await h.sink.publish(eventProtos().events.lookupType("events.EventRequest").encode({ id: "x" }).finish(), peer);
+  const task = request("d6h0r3ug10l1s9ao0fe5", "TaskEvent", { task: "t" });
+  h.directory.recordEvent = () => Promise.reject(new DirectoryUnavailable("the apiserver is away"));
+  assert.equal((await h.sink.publish(task, peer)).code, 14);
+  h.state.db.exec("DROP TABLE events");
+  h.directory.recordEvent = (...args) => Promise.resolve(h.store.record(...args));
+  await h.sink.publish(task, peer);
+  assert.deepEqual(h.counters.series().map(({ labels, value }) => [labels.type, labels.result, value]), [
+    ["MachineStatusEvent", "handled", 2],
+    ["MachineStatusEvent", "duplicate", 1],
+    ["unknown", "handled", 1],
+    ["AddressEvent", "handling_error", 1],
+    ["SequenceEvent", "unknown_source", 1],
+    ["none", "refused", 1],
+    ["TaskEvent", "unavailable", 1],
+    ["TaskEvent", "handling_error", 1],
+  ]);
 });
 
 Deno.test("diagnostics name unknown types, unknown sources, failures and refusals, once per event", async () => {

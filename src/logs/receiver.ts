@@ -66,6 +66,8 @@ export interface LogReceiverCounters {
   sinkErrors: number;
   /** Lines dropped unread because their machine was over `rateLimit`. */
   rateLimited: number;
+  /** Bytes read from known machines' connections. */
+  bytes: number;
 }
 
 /** Where and how to receive. */
@@ -116,6 +118,7 @@ export class LogReceiver implements AsyncDisposable {
     open: 0,
     sinkErrors: 0,
     rateLimited: 0,
+    bytes: 0,
   };
   readonly #listener: Deno.TcpListener;
   readonly #options: LogReceiverOptions;
@@ -299,6 +302,7 @@ export class LogReceiver implements AsyncDisposable {
           identity = current;
           formatter = new LineFormatter(annotations(identity));
         }
+        counters.bytes += n;
         splitter.push(buffer.subarray(0, n));
         if (n === buffer.length && n < MAX_READ_BYTES) buffer = new Uint8Array(n * 4);
         else if (n < buffer.length / 16 && buffer.length > MIN_READ_BYTES) buffer = new Uint8Array(buffer.length / 4);

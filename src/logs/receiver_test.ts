@@ -82,7 +82,8 @@ Deno.test("a sink that throws is counted and the connection goes on", async () =
     },
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
-  await conn.write(encoder.encode(record(1) + record(2) + record(2)));
+  const sent = encoder.encode(record(1) + record(2) + record(2));
+  await conn.write(sent);
   await conn.closeWrite();
   assert.equal(await conn.read(new Uint8Array(1)), null);
   conn.close();
@@ -99,6 +100,7 @@ Deno.test("a sink that throws is counted and the connection goes on", async () =
       open: 0,
       sinkErrors: 1,
       rateLimited: 0,
+      bytes: sent.length,
     },
   );
 });

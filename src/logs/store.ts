@@ -32,10 +32,11 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { logger } from "../log.ts";
-import type { RunInput } from "./log_table.ts";
+import type { HeldLines, RunInput } from "./log_table.ts";
 import { levelOf, levelsAtLeast, parseRecord, recordTimeMs, TALOS_LEVELS, type TalosLevel } from "./record.ts";
 import {
   CONTROL,
+  HELD,
   MAX_RUNS_PER_REQUEST,
   RESULT,
   STATUS_OK,
@@ -294,6 +295,14 @@ export class LogStore {
     return tail === undefined ? found : found.reverse();
   }
 
+  /**
+   * The lines the history holds now and their bytes (UTF-8), as of the last write; undefined until the worker has
+   * counted them after it started (it reads the history once to do so), and while it restarts after a failure.
+   */
+  held(): HeldLines | undefined {
+    return this.#worker?.held();
+  }
+
   /** The highest seq stored per machine and boot, to seed the de-duplicator at start-up. */
   lastSeqs(): { uuid: string; boot: string; maxSeq: number }[] {
     try {
@@ -460,6 +469,7 @@ class StoreWorker {
   readonly #worker: Worker;
   readonly #control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.length));
   readonly #results = new Float64Array(new SharedArrayBuffer(8 * (RESULT.rowIds + MAX_RUNS_PER_REQUEST)));
+  readonly #held = new BigInt64Array(new SharedArrayBuffer(8 * HELD.length)).fill(-1n);
   #sent = 0;
   #taken = 0;
 
@@ -475,7 +485,14 @@ class StoreWorker {
       event.preventDefault(); // an error in the worker must not end the daemon
       onFailure(new Error(`the store's worker failed: ${event.message}`));
     };
-    this.post({ op: "open", path, retainLines, control: this.#control.buffer, results: this.#results.buffer });
+    this.post({
+      op: "open",
+      path,
+      retainLines,
+      control: this.#control.buffer,
+      results: this.#results.buffer,
+      held: this.#held.buffer,
+    });
     this.#sent = 0; // "open" is not answered
   }
 
@@ -498,6 +515,13 @@ class StoreWorker {
       if (left <= 0) return false;
       Atomics.wait(this.#control, CONTROL.answered, done, Math.min(left, 100));
     }
+  }
+
+  /** What the table holds, once the worker has counted it. */
+  held(): HeldLines | undefined {
+    const lines = Atomics.load(this.#held, HELD.lines);
+    if (lines < 0n) return undefined;
+    return { lines: Number(lines), bytes: Number(Atomics.load(this.#held, HELD.bytes)) };
   }
 
   /** The answer to the last request, once, when it has come. */

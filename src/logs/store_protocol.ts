@@ -5,7 +5,8 @@
  * request but `open` is answered in shared memory, so that the main thread can also wait for it synchronously
  * (`Atomics.wait`): the results array is filled (see {@link RESULT}), then the control counter of requests answered
  * (see {@link CONTROL}) is raised and notified; a message follows, carrying the error text of a failed request, which also wakes an
- * asynchronous main thread.
+ * asynchronous main thread. What the table holds (see {@link HELD}) is in shared memory too, updated before each
+ * answer, so that the main thread can read it at any time.
  *
  * @module
  */
@@ -18,6 +19,9 @@ export const CONTROL = { answered: 0, started: 1, length: 2 } as const;
 /** Offsets in the results array; the row ids of the runs follow from {@link RESULT.rowIds}. */
 export const RESULT = { status: 0, pruned: 1, agePruned: 2, runs: 3, rowIds: 4 } as const;
 
+/** Slots of the held array (a `BigInt64Array`): lines and bytes in the table; -1 until the worker counted them. */
+export const HELD = { lines: 0, bytes: 1, length: 2 } as const;
+
 /** Result status values. */
 export const STATUS_OK = 1, STATUS_FAILED = 2;
 
@@ -26,7 +30,14 @@ export const MAX_RUNS_PER_REQUEST = 16_384;
 
 /** A request to the worker. */
 export type StoreRequest =
-  | { op: "open"; path: string; retainLines: number; control: SharedArrayBuffer; results: SharedArrayBuffer }
+  | {
+    op: "open";
+    path: string;
+    retainLines: number;
+    control: SharedArrayBuffer;
+    results: SharedArrayBuffer;
+    held: SharedArrayBuffer;
+  }
   | { op: "write"; runs: RunInput[]; pruneBefore?: number }
   | { op: "close" };
 

@@ -26,6 +26,13 @@ function line(uuid: string, seq: number, timeMs = T0 + seq * 1000, level: TalosL
 
 const seqs = (rows: readonly LogRow[]) => rows.map((row) => row.seq);
 
+/** What the history holds, counted independently of the store: its lines by a query, its bytes by SQL. */
+function actualHeld(state: SqliteState, store: LogStore): { lines: number; bytes: number } {
+  const { bytes } = state.db.prepare("SELECT coalesce(sum(length(CAST(line AS BLOB))), 0) AS bytes FROM log_lines")
+    .get() as { bytes: number };
+  return { lines: store.query({}).length, bytes };
+}
+
 Deno.test("queries: machines, level and more severe, since, tail, after id", () => {
   using state = openState();
   const store = new LogStore(state.db);
@@ -96,6 +103,39 @@ Deno.test("retention removes whole runs, counting what was stored before serve s
   store.close();
   assert.deepEqual(seqs(store.query({ uuids: ["a"] })), [...Array(10).keys()].map((i) => 12 + i));
   assert.equal(store.counters.pruned, 12);
+});
+
+Deno.test("what the history holds follows writes, both retentions and a restart, in UTF-8 bytes", () => {
+  const dir = join(Deno.makeTempDirSync(), "state");
+  let now = T0 + 100_000;
+  {
+    using state = openState(dir);
+    const store = new LogStore(state.db, { retainLines: 20, retainAgeMs: 60_000, now: () => now });
+    for (let seq = 0; seq < 15; seq++) store.add({ ...line("a", seq, now), line: `{"msg":"é ${seq}"}` });
+    store.flush();
+    assert.deepEqual(store.held(), actualHeld(state, store));
+    assert.equal(store.held()!.lines, 15);
+    for (let seq = 15; seq < 60; seq++) {
+      store.add(line("a", seq, now));
+      if (seq % 5 === 0) store.flush(); // runs of several lines, so that the per-machine limit removes whole runs
+    }
+    for (let seq = 0; seq < 10; seq++) {
+      store.add(line("b", seq, now - 90_000));
+      store.flush();
+    }
+    assert.deepEqual(store.held(), actualHeld(state, store));
+    now += 1000;
+    assert.equal(store.pruneByAge(), 10);
+    assert.deepEqual(store.held(), actualHeld(state, store));
+    store.close();
+  }
+  using state = openState(dir);
+  const store = new LogStore(state.db, { retainLines: 20 });
+  store.add(line("c", 1));
+  store.flush();
+  assert.deepEqual(store.held(), actualHeld(state, store), "what was there before is counted when the store opens");
+  assert.ok(store.held()!.lines > 20);
+  store.close();
 });
 
 Deno.test("line ids grow in commit order and continue after a given id across runs", () => {
@@ -189,6 +229,7 @@ Deno.test({
       store.flush();
       assert.ok(store.counters.failed > 0, JSON.stringify(store.counters));
       assert.equal(store.counters.stored + store.counters.failed, 2000);
+      assert.deepEqual(store.held(), actualHeld(state, store), "failed writes are not counted as held");
       // Space comes back: storing resumes.
       Deno.removeSync(join(dir, "filler"));
       store.add(line("a", 5000));

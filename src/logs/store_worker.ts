@@ -10,7 +10,15 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { LogTable } from "./log_table.ts";
-import { CONTROL, RESULT, STATUS_FAILED, STATUS_OK, type StoreReply, type StoreRequest } from "./store_protocol.ts";
+import {
+  CONTROL,
+  HELD,
+  RESULT,
+  STATUS_FAILED,
+  STATUS_OK,
+  type StoreReply,
+  type StoreRequest,
+} from "./store_protocol.ts";
 
 /** How long the worker's connection waits for another writer's lock (as the state's own connection does). */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -24,6 +32,7 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 let control: Int32Array;
 let results: Float64Array;
+let held: BigInt64Array;
 let db: DatabaseSync | undefined;
 let table: LogTable | undefined;
 let openError: string | undefined;
@@ -32,10 +41,12 @@ scope.onmessage = ({ data: request }) => {
   if (request.op === "open") {
     control = new Int32Array(request.control);
     results = new Float64Array(request.results);
+    held = new BigInt64Array(request.held);
     try {
       db = new DatabaseSync(request.path, { timeout: BUSY_TIMEOUT_MS });
       db.exec("PRAGMA synchronous = NORMAL"); // as the state's connection: with WAL, syncs only at checkpoints
       table = new LogTable(db, request.retainLines);
+      publishHeld();
     } catch (error) {
       openError = `cannot open ${request.path}: ${(error as Error).message}`;
     }
@@ -70,7 +81,15 @@ scope.onmessage = ({ data: request }) => {
   answer(STATUS_OK, ageError);
 };
 
+/** Shows the main thread what the table holds now. */
+function publishHeld(): void {
+  const { lines, bytes } = table!.held;
+  Atomics.store(held, HELD.lines, BigInt(lines));
+  Atomics.store(held, HELD.bytes, BigInt(bytes));
+}
+
 function answer(status: number, error?: string): void {
+  if (table) publishHeld();
   results[RESULT.status] = status;
   Atomics.add(control, CONTROL.answered, 1);
   Atomics.notify(control, CONTROL.answered);

@@ -8,6 +8,7 @@ import { status } from "@grpc/grpc-js";
 import type * as grpc from "@grpc/grpc-js";
 import { logger } from "../log.ts";
 import type { GrpcService } from "../grpc/server.ts";
+import type { Tally } from "../metrics/tally.ts";
 import { loadService } from "../grpc/service.ts";
 import { type Provisioner, ProvisionError } from "./provisioner.ts";
 
@@ -24,14 +25,14 @@ interface WireRequest {
 const log = logger(["provision"]);
 
 /**
- * The service to pass to `startGrpcServer`.
+ * The service to pass to `startGrpcServer`; each call's answer is counted in `calls` by its code's name.
  *
  * @example
  * ```ts
- * await startGrpcServer({ host: "::", port: 8081, services: [provisionService(provisioner)] });
+ * await startGrpcServer({ host: "::", port: 8081, services: [provisionService(provisioner, counters.provisionCalls)] });
  * ```
  */
-export function provisionService(provisioner: Provisioner): GrpcService {
+export function provisionService(provisioner: Provisioner, calls?: Tally<"code">): GrpcService {
   const definition = loadService(new URL("../proto/provision.proto", import.meta.url), "sidero.link.ProvisionService");
   const Provision: grpc.handleUnaryCall<WireRequest, object> = (call, callback) => {
     const request = call.request;
@@ -54,12 +55,17 @@ export function provisionService(provisioner: Provisioner): GrpcService {
     } catch (error) {
       pending = Promise.reject(error);
     }
-    pending.then((response) => callback(null, response), (error) => {
+    pending.then((response) => {
+      calls?.add({ code: status[status.OK] });
+      callback(null, response);
+    }, (error) => {
       if (error instanceof ProvisionError) {
         log.info("refused a provision from {peer}: {message}", { peer: call.getPeer(), message: error.message });
+        calls?.add({ code: status[error.code] });
         callback({ code: error.code, details: error.message }, null);
       } else {
         log.error("provision from {peer} failed: {error}", { peer: call.getPeer(), error: String(error) });
+        calls?.add({ code: status[status.INTERNAL] });
         callback({ code: status.INTERNAL, details: `internal error: ${(error as Error)?.message ?? error}` }, null);
       }
     });

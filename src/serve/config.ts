@@ -36,6 +36,8 @@ export interface ServeConfig {
   logRetainAgeMs: number;
   /** Most kernel-log lines per second per machine; unlimited when absent. */
   logRateLimit?: number;
+  /** `addr:port` of the metrics and health listener; none when absent. */
+  metricsListen?: string;
   cleanupOnExit: boolean;
   /** Set in Kubernetes mode: where the apiserver and the installation Secret are. */
   kubernetes?: KubernetesSettings;

@@ -22,6 +22,7 @@ import { publicKeyOf } from "../keys.ts";
 import { logger } from "../log.ts";
 import { LogPipeline } from "../logs/pipeline.ts";
 import type { MachineDirectory } from "../machines/directory.ts";
+import { Telemetry } from "../metrics/telemetry.ts";
 import { Provisioner } from "../provision/provisioner.ts";
 import { provisionService } from "../provision/service.ts";
 import { SqliteState } from "../state/sqlite.ts";
@@ -62,6 +63,10 @@ export class Daemon {
   }
 
   async #start(config: ServeConfig): Promise<void> {
+    // Metrics and health first, so that probes are answered (not ready) all through the start-up.
+    const telemetry = Telemetry.start(config.metricsListen);
+    this.#closers.push({ name: "metrics listener", close: () => telemetry.close() });
+
     // 1. Everything that can be checked before touching the system.
     const { endpoint, port: listenPort } = await resolveEndpoint(config.wireguardEndpoint);
     const api = splitHostPort(config.apiListen);
@@ -85,6 +90,7 @@ export class Daemon {
 
     // 4. Peers as the directory says, now and whenever it changes them.
     await new PeerFollower(device, directory).start();
+    telemetry.readiness.met("device");
 
     // 5. Listeners.
     const provisioner = new Provisioner({
@@ -98,7 +104,11 @@ export class Daemon {
     });
     this.#grpc(
       "Provision API",
-      await startGrpcServer({ host: api.host, port: api.port, services: [provisionService(provisioner)] }),
+      await startGrpcServer({
+        host: api.host,
+        port: api.port,
+        services: [provisionService(provisioner, telemetry.counters.provisionCalls)],
+      }),
     );
     const logs = await LogPipeline.start({
       hostname: server,
@@ -110,6 +120,7 @@ export class Daemon {
       rateLimit: config.logRateLimit,
     });
     this.#closers.push({ name: "kernel-log receiver", close: () => logs.close() });
+    telemetry.observe({ logs, device });
     const eventLines = new EventLineFeed();
     const eventSink = new EventSink({
       directory,
@@ -118,6 +129,7 @@ export class Daemon {
         logs.writer.write(line);
         eventLines.publish(line);
       },
+      counters: telemetry.counters.events,
     });
     this.#grpc(
       "event sink",
@@ -148,6 +160,9 @@ export class Daemon {
     });
     this.#closers.push({ name: "control socket", close: () => control.close() });
     if (config.peerGcAfterMs !== undefined) this.#startPeerGc(device, directory, config.peerGcAfterMs);
+    telemetry.readiness.met("listeners");
+    // Closed first: not ready as soon as the shutdown begins.
+    this.#closers.push({ name: "readiness", close: () => telemetry.readiness.unmet("stopping", "serve is stopping") });
 
     // 6. One line with the effective settings; never the private key or the join token.
     const apiHost = splitHostPort(endpoint).host;
@@ -162,6 +177,7 @@ export class Daemon {
         logRateLimit: config.logRateLimit ?? "off",
         events: formatHostPort(server, config.eventPort),
         controlSocket: config.controlSocket,
+        metrics: config.metricsListen ?? "off",
         stateDir: config.stateDir,
         machines: directory.list().length,
         home,
