@@ -26,6 +26,9 @@ version=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' deno.json)
 image=${SIDEROLINK_IMAGE:-localhost/siderolink:$version}
 cache="$tools/image"
 mkdir -p "$cache"
+# One build at a time per tools folder: two would remake the same base and DENO_DIR under each other.
+exec 9>"$cache/lock"
+flock 9
 started=$SECONDS
 
 # The base, keyed on what goes into it: the suite, the packages and the trimming below (bump `recipe` when it changes).
