@@ -22,23 +22,13 @@ import {
   storeDirectory,
   temporaryState,
 } from "../src/events/testdata.ts";
-import { skipUnless } from "./support/requirements.ts";
+import { hasPythonGrpc, PYTHON, skipUnless } from "./support/requirements.ts";
 
-const PYTHON = "/usr/bin/python3";
 const PROTO_DIR = new URL("../src/proto/", import.meta.url).pathname;
-
-function hasGrpcTools(): boolean {
-  try {
-    const probe = new Deno.Command(PYTHON, { args: ["-c", "import grpc, grpc_tools.protoc"], stderr: "null" });
-    return probe.outputSync().success;
-  } catch {
-    return false;
-  }
-}
 
 const ignore = skipUnless(
   "event sink against Python protoc classes and grpcio",
-  [hasGrpcTools(), "Python grpcio and grpc_tools (apt-get install python3-grpcio python3-grpc-tools)"],
+  [hasPythonGrpc(), "Python grpcio and grpc_tools (apt-get install python3-grpcio python3-grpc-tools)"],
 );
 
 /**

@@ -11,12 +11,11 @@
  */
 
 import assert from "node:assert/strict";
-import { onPath, skipUnless } from "./support/requirements.ts";
+import { hasPythonGrpc, onPath, PYTHON, skipUnless } from "./support/requirements.ts";
 import { MALLOC_DEBUG_LIBRARY, spawnTestServer, type TestServer } from "./support/grpc_test_server.ts";
 
 const NODE_CLIENT = new URL("./support/grpc_node_client.mjs", import.meta.url).pathname;
 const PYTHON_HAMMER = new URL("./support/grpc_python_hammer.py", import.meta.url).pathname;
-const PYTHON = "/usr/bin/python3";
 
 function exists(path: string): boolean {
   try {
@@ -24,12 +23,6 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function hasGrpcio(): boolean {
-  if (!exists(PYTHON)) return false;
-  const probe = new Deno.Command(PYTHON, { args: ["-c", "import grpc, grpc_tools.protoc"], stderr: "null" });
-  return probe.outputSync().success;
 }
 
 const MALLOC_DEBUG: [boolean, string] = [
@@ -125,7 +118,7 @@ Deno.test({
   ignore: skipUnless(
     "Python grpcio hammer",
     MALLOC_DEBUG,
-    [hasGrpcio(), "Python grpcio and grpc_tools (apt-get install python3-grpcio python3-grpc-tools)"],
+    [hasPythonGrpc(), "Python grpcio and grpc_tools (apt-get install python3-grpcio python3-grpc-tools)"],
   ),
   fn: () =>
     survives("python 2000 calls x 5", 3, (server) => pythonHammer(server.port, 2_000, 5), {

@@ -40,3 +40,16 @@ export function skipUnless(testName: string, ...requirements: [boolean, string][
   console.error(`\n*** ${message} ***\n`);
   return true;
 }
+
+/** The Python that plays machines in the tests (Debian's, where python3-grpcio and python3-grpc-tools install). */
+export const PYTHON = "/usr/bin/python3";
+
+/** Whether {@link PYTHON} imports grpcio and grpc_tools (`apt-get install python3-grpcio python3-grpc-tools`). */
+export function hasPythonGrpc(): boolean {
+  try {
+    const probe = new Deno.Command(PYTHON, { args: ["-c", "import grpc, grpc_tools.protoc"], stderr: "null" });
+    return probe.outputSync().success;
+  } catch {
+    return false;
+  }
+}

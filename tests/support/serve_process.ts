@@ -26,13 +26,15 @@ export class ServeProcess implements AsyncDisposable {
 
   /**
    * Starts `serve` with `args` (inside `ns` when given) and waits until it announces that it is serving;
-   * rejects with its stderr when it exits first.
+   * rejects with its stderr when it exits first. `cli` is the command line that runs the CLI (default: this Deno
+   * on the source tree's cli.ts).
    */
   static async start(
     args: string[],
-    options: { ns?: NetNs; env?: Record<string, string> } = {},
+    options: { ns?: NetNs; env?: Record<string, string>; cli?: string[] } = {},
   ): Promise<ServeProcess> {
-    const command = [Deno.execPath(), "run", "--allow-all", "--frozen", CLI, "serve", ...args];
+    const cli = options.cli ?? [Deno.execPath(), "run", "--allow-all", "--frozen", CLI];
+    const command = [...cli, "serve", ...args];
     const [program, ...rest] = options.ns ? ["ip", ...options.ns.wrap(command[0], command.slice(1))] : command;
     const child = new Deno.Command(program, {
       args: rest,
