@@ -77,6 +77,8 @@ class World implements AsyncDisposable {
       API,
       "--control-socket",
       join(this.work, "control.sock"),
+      "--metrics-listen",
+      "127.0.0.1:9091",
       "--cleanup-on-exit",
     ];
   }
@@ -391,6 +393,17 @@ Deno.test({ name: "serve --kubernetes: Secret, bindings, provisioning, names, st
       30_000,
     );
     equal((await world.provision(UUID, await node.publicKey())).node_address_prefix, reply.node_address_prefix);
+  });
+
+  await t.step("metrics count the API requests and the watch restarts of the outage; ready once synced", async () => {
+    const metrics = await world.serverNs.exec("curl", ["-sf", "http://127.0.0.1:9091/metrics"]);
+    const value = (series: string) => Number(new RegExp(`^${series} (\\S+)$`, "m").exec(metrics)?.[1] ?? 0);
+    ok(value('siderolink_kubernetes_api_requests_total{verb="patch",code="200"}') >= 3, metrics);
+    ok(value('siderolink_kubernetes_api_requests_total{verb="patch",code="0"}') >= 1, "the refused provision's write");
+    ok(value('siderolink_kubernetes_watch_restarts_total{resource="serverbindings"}') >= 1);
+    ok(value('siderolink_kubernetes_watch_restarts_total{resource="metalmachines"}') >= 1);
+    equal(value('siderolink_events_total{type="AddressEvent",result="unavailable"}'), 1);
+    equal((await world.serverNs.exec("curl", ["-sf", "http://127.0.0.1:9091/readyz"])).trim(), "ready");
   });
 
   await t.step("a deleted binding loses its peer; the binding that waited for its address gets it", async () => {

@@ -74,7 +74,7 @@ export class Daemon {
     // 2. State: the history database in both homes, then the installation and machines where they live.
     const state = SqliteState.open(config.stateDir, "create");
     this.#closers.push({ name: "state", close: () => state.close() });
-    const { installation, joinToken, directory, home } = await openHome(config, state);
+    const { installation, joinToken, directory, home } = await openHome(config, state, telemetry);
     this.#closers.push({ name: "machine directory", close: () => directory.close() });
     const server = formatIPv6(serverAddress(installation.installationId));
 

@@ -9,6 +9,7 @@
 import { loadInventory } from "../machines/inventory.ts";
 import type { MachineDirectory } from "../machines/directory.ts";
 import { EmbeddedDirectory } from "../machines/embedded.ts";
+import type { Telemetry } from "../metrics/telemetry.ts";
 import type { SqliteState } from "../state/sqlite.ts";
 import type { Installation } from "../state/types.ts";
 import { chooseJoinToken, type ServeConfig } from "./config.ts";
@@ -27,10 +28,10 @@ export interface Home {
  * Opens the home `config` names. The Kubernetes code is loaded only in Kubernetes mode, so the embedded default
  * does not pay for it at start-up.
  */
-export async function openHome(config: ServeConfig, state: SqliteState): Promise<Home> {
+export async function openHome(config: ServeConfig, state: SqliteState, telemetry: Telemetry): Promise<Home> {
   if (config.kubernetes) {
     const { openKubernetesHome } = await import("../kubernetes/home.ts");
-    return await openKubernetesHome(config, config.kubernetes, state);
+    return await openKubernetesHome(config, config.kubernetes, state, telemetry);
   }
   const inventory = config.inventory ? await loadInventory(config.inventory) : new Map();
   const installation = state.installation();
