@@ -196,6 +196,7 @@ export class KubeApiserver implements AsyncDisposable {
 
   readonly #etcd: Daemon;
   #apiserver: Daemon | undefined;
+  #starts = 0;
   #disposed = false;
 
   private constructor(ns: NetNs, dir: string, port: number, tokens: Tokens, etcd: Daemon) {
@@ -237,7 +238,7 @@ export class KubeApiserver implements AsyncDisposable {
         "wait",
         "--for=condition=Established",
         "--timeout=60s",
-        ...CRD_NAMES.map((n) => `crd/${n}`),
+        ...CRD_NAMES.map((name) => `crd/${name}`),
       ]);
       return cluster;
     } catch (error) {
@@ -254,13 +255,8 @@ export class KubeApiserver implements AsyncDisposable {
   kubectl(args: string[], options: { as?: KubeUser; stdin?: string } = {}): Promise<string> {
     const kubeconfig = options.as === "serviceaccount" ? this.serviceAccountKubeconfig : this.adminKubeconfig;
     // Our own discovery cache: the default one under $HOME is keyed by host:port, which every cluster shares.
-    return this.ns.exec(
-      KUBECTL,
-      ["--kubeconfig", kubeconfig, "--cache-dir", join(this.dir, "kubectl-cache"), ...args],
-      {
-        stdin: options.stdin,
-      },
-    );
+    const cache = join(this.dir, "kubectl-cache");
+    return this.ns.exec(KUBECTL, ["--kubeconfig", kubeconfig, "--cache-dir", cache, ...args], { stdin: options.stdin });
   }
 
   /** Stops the apiserver (etcd keeps running with the data); `SIGKILL` for an abrupt outage. */
@@ -272,9 +268,9 @@ export class KubeApiserver implements AsyncDisposable {
   /** Starts the apiserver (again) on the same port with the same certificates and tokens, and waits until ready. */
   async startApiserver(): Promise<void> {
     if (this.#apiserver && !this.#apiserver.exited) throw new Error("the apiserver is already running");
-    const apiserver = new Daemon("kube-apiserver", join(this.dir, "kube-apiserver.log"), this.ns, KUBE_APISERVER, [
-      ...this.#apiserverArgs(),
-    ]);
+    // A log per start, so the wait below does not find the previous start's line.
+    const log = join(this.dir, `kube-apiserver-${this.#starts++}.log`);
+    const apiserver = new Daemon("kube-apiserver", log, this.ns, KUBE_APISERVER, this.#apiserverArgs());
     this.#apiserver = apiserver;
     // Reading the log is nearly free; each kubectl poll costs about 0.1 s of CPU, which the starting apiserver needs.
     const deadline = Date.now() + READY_TIMEOUT_MS;
