@@ -6,6 +6,7 @@
  */
 
 import { benchLogIngest } from "./bench_log_ingest.ts";
+import { benchKubernetes } from "./bench_kubernetes.ts";
 import { benchLogsCli } from "./bench_logs_cli.ts";
 import { benchMetrics } from "./bench_metrics.ts";
 import { benchProvision } from "./bench_provision.ts";
@@ -18,3 +19,7 @@ console.log("\n== provisioning 10,000 machines, memory, peers ==");
 await benchProvision();
 console.log("\n== metrics: serve start-up with --metrics-listen, a scrape with 1,000 peers ==");
 await benchMetrics();
+console.log(
+  "\n== Kubernetes mode: 10,000 ServerBindings, start-up, memory, provisioning, next to the embedded home ==",
+);
+await benchKubernetes();
