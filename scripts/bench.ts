@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: every benchmark, each printing its figures next to a baseline measured in the same run.
- * Needs root (network namespaces), wireguard-go, Python grpcio and jq, as the tests do.
+ * Needs root (network namespaces), wireguard-go, Python grpcio, jq and the Kubernetes tools, as the tests do.
  *
  * @module
  */
