@@ -416,6 +416,26 @@ Deno.test({ name: "serve --kubernetes: Secret, bindings, provisioning, names, st
     });
   });
 
+  await t.step("peers over the control socket: the links joined with the bindings' names", async () => {
+    const peers = JSON.parse(
+      await world.serverNs.exec(Deno.execPath(), [
+        "run",
+        "--allow-all",
+        "--frozen",
+        CLI,
+        "peers",
+        "--json",
+        "--control-socket",
+        join(world.work, "control.sock"),
+      ]),
+    ) as { serverUuid?: string; cluster?: string; machine?: string; address?: string }[];
+    const imported = peers.find((peer) => peer.serverUuid === IMPORTED_UUID);
+    deepEqual(
+      { cluster: imported?.cluster, machine: imported?.machine, address: imported?.address },
+      { cluster: "prod", machine: "prod-w-1", address: importedAddress },
+    );
+  });
+
   await t.step(
     "follower containers: serverlogs shows kernel-log lines only, serverevents event lines only",
     async () => {
