@@ -62,9 +62,14 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A Python TCP client bound to `source`: sends a file in chunks, half-closes, reports how the server ended. */
+/**
+ * A Python TCP client bound to `source`: sends a file in chunks, half-closes, reports how the server ended.
+ * A refused source's connection is closed by the server at once, and the reset that follows can land at any point:
+ * during a send, after the last one (then `shutdown` finds no connection left: ENOTCONN), or while waiting.
+ * In every case the reason is left for `recv` to report, which tells a reset from a close.
+ */
 const CLIENT = `
-import socket, sys, time
+import errno, socket, sys, time
 source, server, port, path, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 data = open(path, "rb").read()
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -75,7 +80,11 @@ started = time.monotonic()
 try:
     for i in range(0, len(data), chunk):
         s.sendall(data[i:i + chunk])
-    s.shutdown(socket.SHUT_WR)
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError as error:
+        if error.errno != errno.ENOTCONN:
+            raise
     s.settimeout(20)
     ended = "closed" if s.recv(1) == b"" else "data"
 except (ConnectionResetError, BrokenPipeError):

@@ -15,6 +15,7 @@ Usage:
                                                             (from SOURCE, when given)
 """
 
+import errno
 import json
 import os
 import re
@@ -140,7 +141,12 @@ def send_logs(host, port, path, source_address=None):
     bind = (source_address, 0) if source_address else None
     with socket.create_connection((host, int(port)), timeout=10, source_address=bind) as connection:
         connection.sendall(data)
-        connection.shutdown(socket.SHUT_WR)
+        try:
+            connection.shutdown(socket.SHUT_WR)
+        except OSError as error:
+            # The server ended the connection after the last send: ENOTCONN here, and recv tells reset from close.
+            if error.errno != errno.ENOTCONN:
+                raise
         connection.settimeout(5)
         try:
             connection.recv(1)
