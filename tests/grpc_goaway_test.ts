@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { hasPythonGrpc, onPath, PYTHON, skipUnless } from "./support/requirements.ts";
 import type { TlsFiles } from "../src/grpc/tls_pair.ts";
 import { MALLOC_DEBUG, spawnTestServer, type TestServer } from "./support/grpc_test_server.ts";
-import { TestCa } from "./support/test_ca.ts";
+import { OPENSSL, TestCa } from "./support/test_ca.ts";
 
 const NODE_CLIENT = new URL("./support/grpc_node_client.mjs", import.meta.url).pathname;
 const PYTHON_HAMMER = new URL("./support/grpc_python_hammer.py", import.meta.url).pathname;
@@ -131,31 +131,23 @@ Deno.test({
 
 Deno.test({
   name: "over TLS: grpc-js (Deno) 1 call and 2,000 calls then close(), Python grpcio 2,000 calls per connection",
-  ignore: skipUnless("GOAWAY over TLS", MALLOC_DEBUG, PYTHON_GRPCIO, [
-    onPath("openssl"),
-    "openssl (apt-get install openssl)",
-  ]),
+  ignore: skipUnless("GOAWAY over TLS", MALLOC_DEBUG, PYTHON_GRPCIO, OPENSSL),
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "siderolink-goaway-tls-" });
-    try {
-      const ca = await TestCa.create(dir);
-      const tls = await ca.issue("api", ["localhost", "127.0.0.1"]);
-      const over = (server: TestServer): Target => ({ port: server.port, caFile: ca.caFile });
-      await survives("tls grpc-js 1 call", 3, (server) => grpcJsClient("deno", over(server), 1, 10), {
-        calls: 10,
-        connections: 10,
-      }, tls);
-      await survives("tls grpc-js 2000 calls", 3, (server) => grpcJsClient("deno", over(server), 2_000, 1), {
-        calls: 2_000,
-        connections: 1,
-      }, tls);
-      await survives("tls python 2000 calls x 3", 2, (server) => pythonHammer(over(server), 2_000, 3), {
-        calls: 6_000,
-        connections: 3,
-      }, tls);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await using ca = await TestCa.temporary();
+    const tls = await ca.issue("api", ["localhost", "127.0.0.1"]);
+    const over = (server: TestServer): Target => ({ port: server.port, caFile: ca.caFile });
+    await survives("tls grpc-js 1 call", 3, (server) => grpcJsClient("deno", over(server), 1, 10), {
+      calls: 10,
+      connections: 10,
+    }, tls);
+    await survives("tls grpc-js 2000 calls", 3, (server) => grpcJsClient("deno", over(server), 2_000, 1), {
+      calls: 2_000,
+      connections: 1,
+    }, tls);
+    await survives("tls python 2000 calls x 3", 2, (server) => pythonHammer(over(server), 2_000, 3), {
+      calls: 6_000,
+      connections: 3,
+    }, tls);
   },
 });
 

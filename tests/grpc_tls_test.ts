@@ -16,29 +16,18 @@ import { ReloadingTlsPair } from "../src/grpc/tls_reload.ts";
 import { UserError } from "../src/errors.ts";
 import { MALLOC_DEBUG, spawnTestServer } from "./support/grpc_test_server.ts";
 import { run } from "./support/netns.ts";
-import { onPath, skipUnless } from "./support/requirements.ts";
-import { servedSerial, TestCa } from "./support/test_ca.ts";
+import { onPath, pythonImports, skipUnless } from "./support/requirements.ts";
+import { OPENSSL, servedSerial, TestCa } from "./support/test_ca.ts";
 
 const PYTHON = "/usr/bin/python3";
 const TALOS_NODE = new URL("./support/talos_node.py", import.meta.url).pathname;
 const NODE_CLIENT = new URL("./support/grpc_node_client.mjs", import.meta.url).pathname;
 
-function importable(modules: string): boolean {
-  return new Deno.Command(PYTHON, { args: ["-c", `import ${modules}`], stderr: "null" }).outputSync().success;
-}
-
-const OPENSSL: [boolean, string] = [onPath("openssl"), "openssl (apt-get install openssl)"];
 const PYTHON_CLIENTS: [boolean, string] = [
-  onPath("python3") && importable("grpc, grpc_tools.protoc, h2"),
+  pythonImports("grpc, grpc_tools.protoc, h2"),
   "Python grpcio, grpc_tools and h2 (apt-get install python3-grpcio python3-grpc-tools python3-h2)",
 ];
 const CURL: [boolean, string] = [onPath("curl"), "curl (apt-get install curl)"];
-
-/** A CA in a new temporary folder, removed on dispose. */
-async function tempCa(): Promise<TestCa & AsyncDisposable> {
-  const ca = await TestCa.create(await Deno.makeTempDir({ prefix: "siderolink-tls-" }));
-  return Object.assign(ca, { [Symbol.asyncDispose]: () => Deno.remove(ca.dir, { recursive: true }) });
-}
 
 /** Runs a command, returning its exit code and output instead of throwing. */
 async function attempt(command: string, args: string[], env: Record<string, string> = {}) {
@@ -71,7 +60,7 @@ Deno.test({
   name: "TLS pair: each unusable pair is named in one line; an RSA PKCS#1 key with a chain is taken",
   ignore: skipUnless("TLS pair checks", OPENSSL),
   fn: async () => {
-    await using ca = await tempCa();
+    await using ca = await TestCa.temporary();
     const rsa = await ca.issue("rsa", ["api.siderolink.test"], "rsa");
     const ec = await ca.issue("ec", ["localhost", "127.0.0.1"]);
     const chain = join(ca.dir, "chain.crt");
@@ -110,7 +99,7 @@ Deno.test({
   name: "TLS listener: ALPN h2 and no ALPN answered; h2c, HTTP/1.1 and plaintext refused; the server keeps answering",
   ignore: skipUnless("TLS listener and clients", OPENSSL, PYTHON_CLIENTS, CURL, MALLOC_DEBUG),
   fn: async () => {
-    await using ca = await tempCa();
+    await using ca = await TestCa.temporary();
     const issued = await ca.issue("api", ["localhost", "127.0.0.1"]);
     await using server = await spawnTestServer({ tls: issued });
     const api = `https://127.0.0.1:${server.port}`;
@@ -184,7 +173,7 @@ Deno.test({
   name: "TLS reload: a Kubernetes Secret's symlink swap is served to the next connection",
   ignore: skipUnless("TLS reload, symlink swap", OPENSSL),
   fn: async () => {
-    await using ca = await tempCa();
+    await using ca = await TestCa.temporary();
     const [first, second] = await Promise.all([ca.issue("first", ["localhost"]), ca.issue("second", ["localhost"])]);
     // As the kubelet mounts a Secret: tls.crt -> ..data/tls.crt, ..data -> ..<version>/, swapped by a rename.
     const mount = join(ca.dir, "mount");
@@ -210,7 +199,7 @@ Deno.test({
   name: "TLS reload: files replaced in place one after the other; half a pair and garbage are not taken",
   ignore: skipUnless("TLS reload, in place", OPENSSL),
   fn: async () => {
-    await using ca = await tempCa();
+    await using ca = await TestCa.temporary();
     const [first, second, third] = await Promise.all(
       ["first", "second", "third"].map((label) => ca.issue(label, ["localhost"])),
     );

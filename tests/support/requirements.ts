@@ -18,6 +18,16 @@ export function onPath(program: string): boolean {
   });
 }
 
+/** Whether Debian's `/usr/bin/python3` can import `modules` (comma-separated, as in an `import` statement). */
+export function pythonImports(modules: string): boolean {
+  try {
+    const probe = new Deno.Command("/usr/bin/python3", { args: ["-c", `import ${modules}`], stderr: "null" });
+    return probe.outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether this process runs as root (network namespaces, TUN devices and netlink writes need it). */
 export function isRoot(): boolean {
   return Deno.uid() === 0;

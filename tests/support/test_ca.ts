@@ -8,6 +8,10 @@
 import { join } from "node:path";
 import { formatHostPort } from "../../src/hostport.ts";
 import { type NetNs, run } from "./netns.ts";
+import { onPath } from "./requirements.ts";
+
+/** The `skipUnless` requirement of tests that make certificates with this module. */
+export const OPENSSL: [boolean, string] = [onPath("openssl"), "openssl (apt-get install openssl)"];
 
 /** A server certificate and its key, as files, with what `openssl x509` says about the certificate. */
 export interface IssuedCertificate {
@@ -18,7 +22,7 @@ export interface IssuedCertificate {
 }
 
 /** A CA in a folder of its own; `caFile` is what clients trust. */
-export class TestCa {
+export class TestCa implements AsyncDisposable {
   readonly dir: string;
   readonly caFile: string;
   #issued = 0;
@@ -28,7 +32,7 @@ export class TestCa {
     this.caFile = join(dir, "ca.pem");
   }
 
-  /** Makes a CA (EC P-256, one day) in `dir`. */
+  /** Makes a CA (EC P-256, one day) in `dir`; disposing it removes `dir`. */
   static async create(dir: string): Promise<TestCa> {
     const ca = new TestCa(dir);
     await run("openssl", [
@@ -36,6 +40,15 @@ export class TestCa {
       ...["-subj", "/CN=siderolink test CA", "-keyout", join(dir, "ca.key"), "-out", ca.caFile],
     ]);
     return ca;
+  }
+
+  /** Makes a CA in a new temporary folder, which disposing it removes. */
+  static async temporary(): Promise<TestCa> {
+    return await TestCa.create(await Deno.makeTempDir({ prefix: "siderolink-ca-" }));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true });
   }
 
   /**
