@@ -16,15 +16,14 @@ import { ReloadingTlsPair } from "../src/grpc/tls_reload.ts";
 import { UserError } from "../src/errors.ts";
 import { MALLOC_DEBUG, spawnTestServer } from "./support/grpc_test_server.ts";
 import { run } from "./support/netns.ts";
-import { onPath, pythonImports, skipUnless } from "./support/requirements.ts";
+import { hasPythonModules, onPath, PYTHON, skipUnless } from "./support/requirements.ts";
 import { OPENSSL, servedSerial, TestCa } from "./support/test_ca.ts";
 
-const PYTHON = "/usr/bin/python3";
 const TALOS_NODE = new URL("./support/talos_node.py", import.meta.url).pathname;
 const NODE_CLIENT = new URL("./support/grpc_node_client.mjs", import.meta.url).pathname;
 
 const PYTHON_CLIENTS: [boolean, string] = [
-  pythonImports("grpc, grpc_tools.protoc, h2"),
+  hasPythonModules("grpc, grpc_tools.protoc, h2"),
   "Python grpcio, grpc_tools and h2 (apt-get install python3-grpcio python3-grpc-tools python3-h2)",
 ];
 const CURL: [boolean, string] = [onPath("curl"), "curl (apt-get install curl)"];

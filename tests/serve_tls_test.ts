@@ -13,11 +13,10 @@ import { join } from "node:path";
 import { formatKey, generatePrivateKey, publicKeyOf } from "../src/keys.ts";
 import { runCli } from "./support/cli.ts";
 import { NetNs } from "./support/netns.ts";
-import { isRoot, onPath, pythonImports, skipUnless } from "./support/requirements.ts";
+import { hasPythonModules, isRoot, onPath, PYTHON, skipUnless } from "./support/requirements.ts";
 import { ServeProcess } from "./support/serve_process.ts";
 import { type IssuedCertificate, OPENSSL, servedSerial, TestCa } from "./support/test_ca.ts";
 
-const PYTHON = "/usr/bin/python3";
 const TALOS_NODE = new URL("./support/talos_node.py", import.meta.url).pathname;
 const ADDRESS = "fd5e:8::1";
 const API = `https://[${ADDRESS}]:8081`;
@@ -98,7 +97,7 @@ Deno.test({
     [onPath("wg"), "wg (apt-get install wireguard-tools)"],
     OPENSSL,
     [
-      pythonImports("grpc, grpc_tools.protoc, h2"),
+      hasPythonModules("grpc, grpc_tools.protoc, h2"),
       "Python grpcio and h2 (apt-get install python3-grpcio python3-grpc-tools python3-h2)",
     ],
   ),

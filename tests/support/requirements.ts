@@ -18,16 +18,6 @@ export function onPath(program: string): boolean {
   });
 }
 
-/** Whether Debian's `/usr/bin/python3` can import `modules` (comma-separated, as in an `import` statement). */
-export function pythonImports(modules: string): boolean {
-  try {
-    const probe = new Deno.Command("/usr/bin/python3", { args: ["-c", `import ${modules}`], stderr: "null" });
-    return probe.outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether this process runs as root (network namespaces, TUN devices and netlink writes need it). */
 export function isRoot(): boolean {
   return Deno.uid() === 0;
@@ -56,8 +46,13 @@ export const PYTHON = "/usr/bin/python3";
 
 /** Whether {@link PYTHON} imports grpcio and grpc_tools (`apt-get install python3-grpcio python3-grpc-tools`). */
 export function hasPythonGrpc(): boolean {
+  return hasPythonModules("grpc, grpc_tools.protoc");
+}
+
+/** Whether {@link PYTHON} imports `modules` (comma-separated, as an `import` statement lists them). */
+export function hasPythonModules(modules: string): boolean {
   try {
-    const probe = new Deno.Command(PYTHON, { args: ["-c", "import grpc, grpc_tools.protoc"], stderr: "null" });
+    const probe = new Deno.Command(PYTHON, { args: ["-c", `import ${modules}`], stderr: "null" });
     return probe.outputSync().success;
   } catch {
     return false;
