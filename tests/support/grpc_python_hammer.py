@@ -5,12 +5,14 @@ flight) and closes the channel. Stubs come from talos_node.load_stubs (protoc at
 
 Usage: grpc_python_hammer.py HOST:PORT CALLS CONNECTIONS
 With TLS_CA_FILE in the environment it dials TLS, trusting only that CA's PEM.
-Prints one JSON line: {"calls": answered, "failed": n, "peers": [distinct peers the server reported]}.
+Prints one JSON line: {"calls": answered, "failed": n, "peers": [distinct peers the server reported], "seconds": the
+time from the first connection to the last reply}.
 """
 
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from talos_node import load_stubs, open_channel  # noqa: E402
@@ -28,6 +30,7 @@ def main():
     peers = set()
     ca_file = os.environ.get("TLS_CA_FILE")
     api = f"https://{target}" if ca_file else target
+    started = time.monotonic()
     for connection in range(connections):
         # A local subchannel pool: otherwise grpcio would share one TCP connection between the channels.
         channel = open_channel(api, ca_file, [("grpc.use_local_subchannel_pool", 1)])
@@ -55,7 +58,8 @@ def main():
         for uuid, future in pending:
             settle(uuid, future)
         channel.close()
-    print(json.dumps({"calls": done, "failed": failed, "peers": sorted(peers)}))
+    seconds = time.monotonic() - started
+    print(json.dumps({"calls": done, "failed": failed, "peers": sorted(peers), "seconds": seconds}))
 
 
 if __name__ == "__main__":
