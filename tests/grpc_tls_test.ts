@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startGrpcServer } from "../src/grpc/server.ts";
+import { HANDSHAKE_TIMEOUT_MS } from "../src/grpc/tls_accept.ts";
 import { dialHost, readTlsPair } from "../src/grpc/tls_pair.ts";
 import { ReloadingTlsPair } from "../src/grpc/tls_reload.ts";
 import { UserError } from "../src/errors.ts";
@@ -36,18 +37,18 @@ async function attempt(command: string, args: string[], env: Record<string, stri
   return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
 }
 
-/** Sends `bytes` on `connection` and reads until the server closes it; fails if it stays open for 10 s. */
-async function untilClosed(connection: Deno.Conn, bytes: Uint8Array): Promise<Uint8Array> {
+/** Sends `bytes` on `connection` and reads until the server closes it; fails if it stays open `limitMs`. */
+async function untilClosed(connection: Deno.Conn, bytes: Uint8Array, limitMs = 10_000): Promise<Uint8Array> {
   await connection.write(bytes);
   const received: number[] = [];
   const buffer = new Uint8Array(4096);
   let timedOut = false;
-  const timer = setTimeout(() => (timedOut = true, connection.close()), 10_000);
+  const timer = setTimeout(() => (timedOut = true, connection.close()), limitMs);
   try {
     for (let n; (n = await connection.read(buffer)) !== null;) received.push(...buffer.subarray(0, n));
     connection.close();
   } catch (error) {
-    if (timedOut) throw new Error("the server kept the connection open for 10 s");
+    if (timedOut) throw new Error(`the server kept the connection open for ${limitMs} ms`);
     if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
   } finally {
     clearTimeout(timer);
@@ -101,6 +102,9 @@ Deno.test({
     await using ca = await TestCa.temporary();
     const issued = await ca.issue("api", ["localhost", "127.0.0.1"]);
     await using server = await spawnTestServer({ tls: issued });
+    // A client that connects and never starts the handshake: closed after HANDSHAKE_TIMEOUT_MS (checked last).
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const silentSince = Date.now();
     const api = `https://127.0.0.1:${server.port}`;
     const env = { TLS_CA_FILE: ca.caFile };
     const provision = async (command: string, uuid: string) => {
@@ -142,6 +146,8 @@ Deno.test({
     const http1 = await untilClosed(tls, encode("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
     assert.deepEqual(frameTypes(http1), [SETTINGS, GOAWAY]);
 
+    assert.deepEqual(await untilClosed(silent, new Uint8Array(), HANDSHAKE_TIMEOUT_MS + 5_000), new Uint8Array());
+    assert.ok(Date.now() - silentSince >= HANDSHAKE_TIMEOUT_MS - 1_000, "closed by the handshake timeout");
     assert.ok(server.alive(), "the server survived every refused client");
     assert.deepEqual((await provision("provision", "after")).server_endpoint, ["after"]);
   },
@@ -153,6 +159,7 @@ async function reloadingServer(files: { certFile: string; keyFile: string }) {
   const server = await startGrpcServer({ host: "127.0.0.1", port: 0, services: [], tls });
   return {
     tls,
+    port: server.port,
     /** The serial the next connection is served. */
     served: () => servedSerial("127.0.0.1", server.port),
     /** Runs `change` and waits for the reload it causes. */
@@ -169,11 +176,12 @@ async function reloadingServer(files: { certFile: string; keyFile: string }) {
 }
 
 Deno.test({
-  name: "TLS reload: a Kubernetes Secret's symlink swap is served to the next connection",
+  name: "TLS reload: a Kubernetes Secret's symlink swap is served to the next connection; an open one goes on",
   ignore: skipUnless("TLS reload, symlink swap", OPENSSL),
   fn: async () => {
     await using ca = await TestCa.temporary();
-    const [first, second] = await Promise.all([ca.issue("first", ["localhost"]), ca.issue("second", ["localhost"])]);
+    const names = ["localhost", "127.0.0.1"];
+    const [first, second] = await Promise.all([ca.issue("first", names), ca.issue("second", names)]);
     // As the kubelet mounts a Secret: tls.crt -> ..data/tls.crt, ..data -> ..<version>/, swapped by a rename.
     const mount = join(ca.dir, "mount");
     const publish = async (version: string, pair: { certFile: string; keyFile: string }) => {
@@ -189,8 +197,12 @@ Deno.test({
 
     await using server = await reloadingServer({ certFile: join(mount, "tls.crt"), keyFile: join(mount, "tls.key") });
     assert.equal(await server.served(), first.serial);
+    // An HTTP/2 connection made before the swap goes on after it.
+    using before = await Http2Connection.open(server.port, ca.caFile);
+    assert.ok(await before.ping(), "answered before the swap");
     await server.change(() => publish("..v2", second));
     assert.equal(await server.served(), second.serial);
+    assert.ok(await before.ping(), "the connection from before the swap is still answered");
   },
 });
 
@@ -229,9 +241,83 @@ Deno.test({
 const ALERT = 0x15;
 const FATAL = 2;
 
-/** HTTP/2 frame types (RFC 9113 §6). */
+/** HTTP/2 frame types (RFC 9113 §6) and the ACK flag of SETTINGS and PING. */
 const SETTINGS = 0x4;
+const PING = 0x6;
 const GOAWAY = 0x7;
+const ACK = 0x1;
+
+/** One HTTP/2 frame: 24-bit length, type, flags, stream 0 (connection frames only here), payload. */
+function frame(type: number, flags: number, payload = new Uint8Array()): Uint8Array {
+  const bytes = new Uint8Array(9 + payload.length);
+  bytes.set([payload.length >> 16, (payload.length >> 8) & 0xff, payload.length & 0xff, type, flags]);
+  bytes.set(payload, 9);
+  return bytes;
+}
+
+/** A bare HTTP/2 client connection over TLS (ALPN h2) that can only ping: enough to show the connection lives. */
+class Http2Connection implements Disposable {
+  readonly #connection: Deno.TlsConn;
+  #buffered = new Uint8Array();
+  #pings = 0;
+
+  private constructor(connection: Deno.TlsConn) {
+    this.#connection = connection;
+  }
+
+  /** Connects, trusting `caFile`, and sends the client preface and empty SETTINGS. */
+  static async open(port: number, caFile: string): Promise<Http2Connection> {
+    const connection = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts: [await Deno.readTextFile(caFile)],
+      alpnProtocols: ["h2"],
+    });
+    await connection.write(encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    await connection.write(frame(SETTINGS, 0));
+    return new Http2Connection(connection);
+  }
+
+  /** Sends a PING; resolves true when its ACK arrives, false when the server closes first or after 10 s. */
+  async ping(): Promise<boolean> {
+    const payload = new Uint8Array(8);
+    new DataView(payload.buffer).setUint32(4, ++this.#pings);
+    await this.#connection.write(frame(PING, 0, payload));
+    const timer = setTimeout(() => this.#connection.close(), 10_000);
+    try {
+      for (const chunk = new Uint8Array(16_384);;) {
+        while (this.#buffered.length >= 9) {
+          const length = (this.#buffered[0] << 16) | (this.#buffered[1] << 8) | this.#buffered[2];
+          if (this.#buffered.length < 9 + length) break;
+          const [type, flags] = [this.#buffered[3], this.#buffered[4]];
+          const body = this.#buffered.slice(9, 9 + length);
+          this.#buffered = this.#buffered.slice(9 + length);
+          // The server's SETTINGS must be acknowledged, or it may end the connection.
+          if (type === SETTINGS && !(flags & ACK)) await this.#connection.write(frame(SETTINGS, ACK));
+          if (type === PING && flags & ACK && body.every((byte, i) => byte === payload[i])) return true;
+        }
+        const n = await this.#connection.read(chunk);
+        if (n === null) return false;
+        const joined = new Uint8Array(this.#buffered.length + n);
+        joined.set(this.#buffered);
+        joined.set(chunk.subarray(0, n), this.#buffered.length);
+        this.#buffered = joined;
+      }
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    try {
+      this.#connection.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
 
 /** The types of the HTTP/2 frames in `bytes`, in order (each frame: 24-bit length, type, flags, stream id). */
 function frameTypes(bytes: Uint8Array): number[] {
