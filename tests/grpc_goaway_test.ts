@@ -167,7 +167,8 @@ Deno.test({
       "1",
       "slow",
     ]);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    // SIGTERM once the call is in the server (a fixed wait raced the client's start-up on a loaded machine).
+    await server.slowCallReceived();
     Deno.kill(server.pid, "SIGTERM");
     assert.deepEqual(await slow, { calls: 1, failed: 0, peers: [(await slow).peers[0]] });
     assert.equal((await server.status).code, 0);

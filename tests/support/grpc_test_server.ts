@@ -3,7 +3,7 @@
  * which run it in a child process under glibc's malloc checks so that a use-after-free in `node:http2` shows as
  * a crash. Each reply names the caller as the server saw it: `server_address` = the peer's address,
  * `grpc_peer_addr_port` = `[address]:port`, `server_endpoint` = the request's UUID; the UUID `slow` is
- * answered after 500 ms. SIGTERM shuts the server down gracefully (2 s grace) and exits 0.
+ * answered after 500 ms, and its arrival printed as `{"slow":"received"}` on stdout. SIGTERM shuts the server down gracefully (2 s grace) and exits 0.
  *
  * Usage: `deno run -A tests/support/grpc_test_server.ts [--unfiltered] [--tls-cert=FILE --tls-key=FILE] [HOST]`;
  * prints `{"port":N}` on stdout once it listens on HOST (default 127.0.0.1) at a free port. `--unfiltered` serves
@@ -36,8 +36,10 @@ const provision: GrpcService = {
           server_address: peer.address,
           grpc_peer_addr_port: formatHostPort(peer.address, peer.port),
         });
-      if (call.request.node_uuid === "slow") setTimeout(reply, 500);
-      else reply();
+      if (call.request.node_uuid === "slow") {
+        console.log(JSON.stringify({ slow: "received" }));
+        setTimeout(reply, 500);
+      } else reply();
     },
   },
 };
@@ -74,6 +76,8 @@ export interface TestServer extends AsyncDisposable {
   alive(): boolean;
   /** The child's resident memory in KiB (VmRSS). */
   rssKiB(): number;
+  /** Resolves when the server has received a call with the UUID `slow` (it answers 500 ms later). */
+  slowCallReceived(): Promise<void>;
 }
 
 /**
@@ -105,6 +109,11 @@ export async function spawnTestServer(
     status,
     alive: () => !exited,
     rssKiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${child.pid}/status`))![1]),
+    slowCallReceived: async () => {
+      for (let read = await lines.read(); !read.value?.includes('"slow"'); read = await lines.read()) {
+        if (read.done) throw new Error(`test server exited: ${JSON.stringify(await status)}`);
+      }
+    },
     [Symbol.asyncDispose]: async () => {
       if (!exited) child.kill("SIGKILL");
       await status;
