@@ -10,6 +10,7 @@ import { benchKubernetes } from "./bench_kubernetes.ts";
 import { benchLogsCli } from "./bench_logs_cli.ts";
 import { benchMetrics } from "./bench_metrics.ts";
 import { benchProvision } from "./bench_provision.ts";
+import { benchTls } from "./bench_tls.ts";
 
 console.log("== kernel-log ingest (4 connections, 250,000 records) ==");
 console.log(JSON.stringify(await benchLogIngest(), null, 2));
@@ -17,6 +18,8 @@ console.log("\n== logs: --tail on the store, --follow latency, --stdin against j
 await benchLogsCli();
 console.log("\n== provisioning 10,000 machines, memory, peers ==");
 await benchProvision();
+console.log("\n== Provision API over TLS, next to h2c (Python grpcio, a trivial handler) ==");
+await benchTls();
 console.log("\n== metrics: serve start-up with --metrics-listen, a scrape with 1,000 peers ==");
 await benchMetrics();
 console.log(

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real components the tests drive: WireGuard tools and wireguard-go, iproute2 for namespaces,
-# Python gRPC as an independent client, QEMU and busybox for the kernel-WireGuard VM, etcd and a kube-apiserver for
-# the Kubernetes mode (install-kube-tools.sh: its own packages, and a build of minutes the first time; openssl makes
-# the test certificates), Prometheus (and curl to ask it) to scrape serve's metrics, debootstrap and Podman to build
-# the container image (runc: crun refuses the hybrid cgroup layout some machines have). Idempotent.
+# Python gRPC and h2 as independent clients, QEMU and busybox for the kernel-WireGuard VM, etcd and a kube-apiserver
+# for the Kubernetes mode (install-kube-tools.sh: its own packages, and a build of minutes the first time; openssl
+# makes the test certificates), Prometheus (and curl to ask it; curl is also an HTTP/1.1 client of the TLS Provision
+# API) to scrape serve's metrics, debootstrap and Podman to build the container image (runc: crun refuses the hybrid
+# cgroup layout some machines have). Idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-packages=(wireguard-tools wireguard-go iproute2 iputils-ping python3-grpcio python3-grpc-tools
+packages=(wireguard-tools wireguard-go iproute2 iputils-ping python3-grpcio python3-grpc-tools python3-h2
   qemu-system-x86 busybox-static kmod xz-utils jq openssl prometheus curl debootstrap podman runc)
 missing=()
 for package in "${packages[@]}"; do

@@ -12,6 +12,8 @@ export interface KernelArgsInput {
   eventPort: number;
   /** `host:port` of the Provision API as machines reach it; without it `siderolink.api` is left out. */
   apiEndpoint?: string;
+  /** Whether the Provision API serves TLS (`https://`, which Talos checks against its system roots) or h2c. */
+  apiTls?: boolean;
   /** Added as `?jointoken=` to `siderolink.api`. */
   joinToken?: string;
 }
@@ -29,7 +31,7 @@ export function kernelArgs(input: KernelArgsInput): string[] {
   const args: string[] = [];
   if (input.apiEndpoint) {
     const query = input.joinToken ? `?jointoken=${encodeURIComponent(input.joinToken)}` : "";
-    args.push(`siderolink.api=grpc://${input.apiEndpoint}${query}`);
+    args.push(`siderolink.api=${input.apiTls ? "https" : "grpc"}://${input.apiEndpoint}${query}`);
   }
   args.push(`talos.logging.kernel=tcp://[${input.serverAddress}]:${input.logPort}`);
   args.push(`talos.events.sink=[${input.serverAddress}]:${input.eventPort}`);

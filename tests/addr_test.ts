@@ -71,6 +71,12 @@ Deno.test("addr reads the state: stored addresses win, the join token goes into 
       "talos.events.sink=[fd7d:e391:ac7d:b203::1]:4002",
     ],
   });
+  // A TLS endpoint is given and printed as `https://`, as Talos takes it; `grpc://` (like no scheme) is h2c.
+  for (const endpoint of ["https://api.example.com:8081", "grpc://[2001:db8::1]:8081"]) {
+    const result = await runCli(["addr", "--state-dir", dir, "--kernel-args", "--api-endpoint", endpoint]);
+    equal(result.code, 0, result.stderr);
+    equal(result.stdout.split(" ")[0], `siderolink.api=${endpoint}?jointoken=s3cret%20token`);
+  }
   const viaEnv = await runCli(["addr", "--kernel-args", "--log-port", "5001", "--event-port", "5002"], {
     SIDEROLINK_STATE_DIR: dir,
   });
@@ -87,7 +93,8 @@ Deno.test("addr rejects bad input with one line and exit code 2", async () => {
     [["addr", "--installation-id", "has space"], /^siderolink: malformed installation ID "has space"/],
     [["addr", "--installation-id", "x", "--state-dir", "/tmp"], /exclude each other/],
     [["addr", "--installation-id", "x", "--log-port", "70000"], /'--log-port <port>' argument '70000' is invalid/],
-    [["addr", "--installation-id", "x", "--api-endpoint", "nohost"], /'--api-endpoint <host:port>'/],
+    [["addr", "--installation-id", "x", "--api-endpoint", "nohost"], /'--api-endpoint <\[https:\/\/\]host:port>'/],
+    [["addr", "--installation-id", "x", "--api-endpoint", "http://api:8081"], /or https:\/\/HOST:PORT \(TLS\)/],
     [["addr", "--bogus"], /unknown option '--bogus'/],
   ];
   for (const [args, message] of cases) {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import {
   canonicalUuid,
   checkInstallationId,
@@ -25,9 +25,15 @@ interface AddrOptions {
   stateDir?: string;
   json?: boolean;
   kernelArgs?: boolean;
-  apiEndpoint?: string;
+  apiEndpoint?: ApiEndpoint;
   logPort: number;
   eventPort: number;
+}
+
+/** `--api-endpoint`: where machines reach the Provision API, and whether it serves TLS. */
+interface ApiEndpoint {
+  hostPort: string;
+  tls: boolean;
 }
 
 /** One server UUID's address and where it came from. */
@@ -57,9 +63,9 @@ export function addrCommand(): Command {
     .option("--json", "print one JSON object")
     .option("--kernel-args", "print the Talos kernel arguments a machine needs")
     .option(
-      "--api-endpoint <host:port>",
-      "Provision API endpoint as machines reach it (for --kernel-args)",
-      parseHostPort,
+      "--api-endpoint <[https://]host:port>",
+      "Provision API endpoint as machines reach it (for --kernel-args); https:// when it serves TLS",
+      parseApiEndpoint,
     )
     .option("--log-port <port>", "kernel-log port (for --kernel-args)", parsePort, DEFAULT_LOG_PORT)
     .option("--event-port <port>", "event sink port (for --kernel-args)", parsePort, DEFAULT_EVENT_PORT)
@@ -81,7 +87,8 @@ function runAddr(uuidArgs: string[], options: AddrOptions): void {
       serverAddress: server,
       logPort: options.logPort,
       eventPort: options.eventPort,
-      apiEndpoint: options.apiEndpoint,
+      apiEndpoint: options.apiEndpoint?.hostPort,
+      apiTls: options.apiEndpoint?.tls,
       joinToken: source.joinToken,
     })
     : undefined;
@@ -98,6 +105,18 @@ function runAddr(uuidArgs: string[], options: AddrOptions): void {
     if (args) lines.push(args.join(" "));
   }
   console.log(lines.join("\n"));
+}
+
+/** `HOST:PORT` or `grpc://HOST:PORT` (h2c), `https://HOST:PORT` (TLS), as `siderolink.api` takes them. */
+function parseApiEndpoint(text: string): ApiEndpoint {
+  const scheme = /^(https|grpc):\/\//.exec(text)?.[1];
+  try {
+    return { hostPort: parseHostPort(scheme ? text.slice(scheme.length + 3) : text), tls: scheme === "https" };
+  } catch {
+    throw new InvalidArgumentError(
+      "want HOST:PORT (h2c) or https://HOST:PORT (TLS), with an IPv6 address in brackets.",
+    );
+  }
 }
 
 function openSource(options: AddrOptions): Source & Disposable {

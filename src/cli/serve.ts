@@ -8,6 +8,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { ExcludedNetworks } from "../events/status.ts";
+import { apiTlsFiles } from "../grpc/tls_pair.ts";
 import type { ServeConfig } from "../serve/config.ts";
 import { applyConfigFile } from "./config_file.ts";
 import {
@@ -44,10 +45,12 @@ export function serveCommand(): Command {
     )
     .addOption(flag("--interface <name>", "WireGuard interface name").default("siderolink").argParser(parseInterface))
     .addOption(
-      flag("--api-listen <addr:port>", "Provision API (cleartext HTTP/2)").default("[::]:8081").argParser(
+      flag("--api-listen <addr:port>", "Provision API (h2c; TLS with --api-tls-*)").default("[::]:8081").argParser(
         parseHostPort,
       ),
     )
+    .addOption(flag("--api-tls-cert <file>", "serve the Provision API over TLS with this PEM certificate (chain)"))
+    .addOption(flag("--api-tls-key <file>", "the PEM private key of --api-tls-cert; both are reloaded when changed"))
     .addOption(
       flag("--log-port <port>", "kernel-log port on the tunnel address").default(DEFAULT_LOG_PORT).argParser(parsePort),
     )
@@ -138,6 +141,7 @@ function toConfig(options: Record<string, unknown>): ServeConfig {
     wireguardBackend: options.wireguardBackend as ServeConfig["wireguardBackend"],
     interfaceName: options.interface as string,
     apiListen: options.apiListen as string,
+    apiTls: apiTlsFiles(options.apiTlsCert as string | undefined, options.apiTlsKey as string | undefined),
     logPort: options.logPort as number,
     eventPort: options.eventPort as number,
     joinToken: options.joinToken as string | false | undefined,

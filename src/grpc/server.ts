@@ -1,7 +1,8 @@
 /**
- * A cleartext HTTP/2 (h2c, prior knowledge) gRPC server: `@grpc/grpc-js` fed by our own `node:net` listener, so
- * every accepted connection passes through the GOAWAY filter (see `goaway_filter.ts`) on its way in, with one
- * listening socket bound to exactly the configured address.
+ * A gRPC server over HTTP/2, cleartext (h2c, prior knowledge) or TLS: `@grpc/grpc-js` fed by our own `node:net`
+ * listener, so every accepted connection passes through the GOAWAY filter (see `goaway_filter.ts`) on its way
+ * in, after TLS when there is TLS (see `tls_accept.ts`), with one listening socket bound to exactly the
+ * configured address.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import * as net from "node:net";
 import { logger } from "../log.ts";
 import { formatHostPort } from "../hostport.ts";
 import { filterGoaway } from "./goaway_filter.ts";
+import { acceptTls, type TlsSource } from "./tls_accept.ts";
 
 const log = logger(["grpc"]);
 
@@ -31,6 +33,8 @@ export interface GrpcServerOptions {
   shutdownGraceMs?: number;
   /** Channel options passed to the grpc-js `Server` (limits, keepalive). */
   serverOptions?: grpc.ServerOptions;
+  /** Serve TLS with the pair this holds at each new connection; cleartext without it. */
+  tls?: TlsSource;
 }
 
 /** A running gRPC server. Disposing it shuts it down gracefully. */
@@ -69,7 +73,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const listener = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
-    injector.injectConnection(filterGoaway(socket));
+    if (options.tls) acceptTls(socket, options.tls, (secure) => injector.injectConnection(filterGoaway(secure)));
+    else injector.injectConnection(filterGoaway(socket));
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", (error: Error) => {

@@ -8,6 +8,7 @@
 import { lookup } from "node:dns/promises";
 import { UsageError, UserError } from "../errors.ts";
 import { formatHostPort, splitHostPort } from "../hostport.ts";
+import type { TlsFiles } from "../grpc/tls_pair.ts";
 
 /** Default WireGuard UDP port (PROTOCOL.md §1). */
 export const DEFAULT_WIREGUARD_PORT = 51821;
@@ -21,6 +22,8 @@ export interface ServeConfig {
   interfaceName: string;
   /** `addr:port` of the Provision API. */
   apiListen: string;
+  /** TLS for the Provision API; cleartext (h2c) without it. */
+  apiTls?: TlsFiles;
   logPort: number;
   eventPort: number;
   /** A token, `false` for `--no-join-token`, undefined for "the stored or a generated one". */

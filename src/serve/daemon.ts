@@ -15,6 +15,8 @@ import { EventSink } from "../events/sink.ts";
 import { eventSinkHandlers, eventSinkServiceDefinition } from "../events/service.ts";
 import { ExcludedNetworks } from "../events/status.ts";
 import { type GrpcServer, peerOf, startGrpcServer } from "../grpc/server.ts";
+import { describeCertificate, dialHost } from "../grpc/tls_pair.ts";
+import { ReloadingTlsPair } from "../grpc/tls_reload.ts";
 import { formatHostPort, splitHostPort } from "../hostport.ts";
 import { formatIPv6 } from "../ipv6.ts";
 import { kernelArgs } from "../kernel_args.ts";
@@ -70,6 +72,8 @@ export class Daemon {
     // 1. Everything that can be checked before touching the system.
     const { endpoint, port: listenPort } = await resolveEndpoint(config.wireguardEndpoint);
     const api = splitHostPort(config.apiListen);
+    const apiTls = config.apiTls && await ReloadingTlsPair.open(config.apiTls);
+    if (apiTls) this.#closers.push({ name: "TLS file watcher", close: () => apiTls[Symbol.dispose]() });
 
     // 2. State: the history database in both homes, then the installation and machines where they live.
     const state = SqliteState.open(config.stateDir, "create");
@@ -108,6 +112,7 @@ export class Daemon {
         host: api.host,
         port: api.port,
         services: [provisionService(provisioner, telemetry.counters.provisionCalls)],
+        tls: apiTls,
       }),
     );
     const logs = await LogPipeline.start({
@@ -172,7 +177,8 @@ export class Daemon {
         backend: device.backend,
         wireguardEndpoint: endpoint,
         serverAddress: server,
-        provisionApi: config.apiListen,
+        provisionApi: apiTls ? `https://${config.apiListen}` : config.apiListen,
+        provisionApiTls: apiTls ? describeCertificate(apiTls.current) : "off",
         kernelLogs: formatHostPort(server, config.logPort),
         logRateLimit: config.logRateLimit ?? "off",
         events: formatHostPort(server, config.eventPort),
@@ -186,7 +192,8 @@ export class Daemon {
           serverAddress: server,
           logPort: config.logPort,
           eventPort: config.eventPort,
-          apiEndpoint: formatHostPort(apiHost, api.port),
+          apiEndpoint: formatHostPort(apiTls ? dialHost(apiTls.current, apiHost) : apiHost, api.port),
+          apiTls: apiTls !== undefined,
         }).join(" ") + (joinToken ? " (add ?jointoken=…: siderolink addr --kernel-args)" : ""),
       },
     });

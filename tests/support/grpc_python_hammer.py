@@ -4,15 +4,18 @@ grpc-js: CONNECTIONS times in a row it opens a channel on a new TCP connection, 
 flight) and closes the channel. Stubs come from talos_node.load_stubs (protoc at run time).
 
 Usage: grpc_python_hammer.py HOST:PORT CALLS CONNECTIONS
-Prints one JSON line: {"calls": answered, "failed": n, "peers": [distinct peers the server reported]}.
+With TLS_CA_FILE in the environment it dials TLS, trusting only that CA's PEM.
+Prints one JSON line: {"calls": answered, "failed": n, "peers": [distinct peers the server reported], "seconds": the
+time from the first connection to the last reply}.
 """
 
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from talos_node import load_stubs  # noqa: E402
+from talos_node import load_stubs, open_channel  # noqa: E402
 
 IN_FLIGHT = 16
 
@@ -25,9 +28,12 @@ def main():
     import provision_pb2_grpc
     done = failed = 0
     peers = set()
+    ca_file = os.environ.get("TLS_CA_FILE")
+    api = f"https://{target}" if ca_file else target
+    started = time.monotonic()
     for connection in range(connections):
         # A local subchannel pool: otherwise grpcio would share one TCP connection between the channels.
-        channel = grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+        channel = open_channel(api, ca_file, [("grpc.use_local_subchannel_pool", 1)])
         stub = provision_pb2_grpc.ProvisionServiceStub(channel)
         pending = []
 
@@ -52,7 +58,8 @@ def main():
         for uuid, future in pending:
             settle(uuid, future)
         channel.close()
-    print(json.dumps({"calls": done, "failed": failed, "peers": sorted(peers)}))
+    seconds = time.monotonic() - started
+    print(json.dumps({"calls": done, "failed": failed, "peers": sorted(peers), "seconds": seconds}))
 
 
 if __name__ == "__main__":

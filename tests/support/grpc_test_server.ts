@@ -3,11 +3,13 @@
  * which run it in a child process under glibc's malloc checks so that a use-after-free in `node:http2` shows as
  * a crash. Each reply names the caller as the server saw it: `server_address` = the peer's address,
  * `grpc_peer_addr_port` = `[address]:port`, `server_endpoint` = the request's UUID; the UUID `slow` is
- * answered after 500 ms. SIGTERM shuts the server down gracefully (2 s grace) and exits 0.
+ * answered after 500 ms, and its arrival printed as `{"slow":"received"}` on stdout. SIGTERM shuts the server down gracefully (2 s grace) and exits 0.
  *
- * Usage: `deno run -A tests/support/grpc_test_server.ts [--unfiltered] [HOST]`; prints `{"port":N}` on stdout
- * once it listens on HOST (default 127.0.0.1) at a free port. `--unfiltered` serves through grpc-js's own
- * listener, without the GOAWAY filter: the way to show the runtime defect the filter exists for.
+ * Usage: `deno run -A tests/support/grpc_test_server.ts [--unfiltered] [--tls-cert=FILE --tls-key=FILE] [HOST]`;
+ * prints `{"port":N}` on stdout once it listens on HOST (default 127.0.0.1) at a free port. `--unfiltered` serves
+ * through grpc-js's own listener, without the GOAWAY filter: the way to show the runtime defect the filter exists
+ * for. `--tls-cert` and `--tls-key` serve TLS as `serve --api-tls-cert/--api-tls-key` does, reloading the pair
+ * when the files change.
  *
  * @module
  */
@@ -17,6 +19,8 @@ import * as grpc from "@grpc/grpc-js";
 import { fileURLToPath } from "node:url";
 import { type GrpcService, peerOf, startGrpcServer } from "../../src/grpc/server.ts";
 import { loadService } from "../../src/grpc/service.ts";
+import type { TlsFiles } from "../../src/grpc/tls_pair.ts";
+import { ReloadingTlsPair } from "../../src/grpc/tls_reload.ts";
 
 /** Where the Provision service is defined. */
 export const PROVISION_PROTO = new URL("../../src/proto/provision.proto", import.meta.url);
@@ -32,14 +36,28 @@ const provision: GrpcService = {
           server_address: peer.address,
           grpc_peer_addr_port: formatHostPort(peer.address, peer.port),
         });
-      if (call.request.node_uuid === "slow") setTimeout(reply, 500);
-      else reply();
+      if (call.request.node_uuid === "slow") {
+        console.log(JSON.stringify({ slow: "received" }));
+        setTimeout(reply, 500);
+      } else reply();
     },
   },
 };
 
 /** glibc's malloc debugging library (glibc 2.34+, package libc6), which `MALLOC_CHECK_` needs preloaded. */
 export const MALLOC_DEBUG_LIBRARY = `/usr/lib/${Deno.build.arch}-linux-gnu/libc_malloc_debug.so.0`;
+
+/** The `skipUnless` requirement of tests that run a server under {@link MALLOC_CHECKS}. */
+export const MALLOC_DEBUG: [boolean, string] = [
+  (() => {
+    try {
+      return Deno.statSync(MALLOC_DEBUG_LIBRARY).isFile;
+    } catch {
+      return false;
+    }
+  })(),
+  `${MALLOC_DEBUG_LIBRARY} (glibc 2.34 or later, package libc6)`,
+];
 
 /** Environment under which glibc aborts on heap corruption and fills freed memory, so that a use-after-free shows. */
 export const MALLOC_CHECKS: Record<string, string> = {
@@ -58,17 +76,23 @@ export interface TestServer extends AsyncDisposable {
   alive(): boolean;
   /** The child's resident memory in KiB (VmRSS). */
   rssKiB(): number;
+  /** Resolves when the server has received a call with the UUID `slow` (it answers 500 ms later). */
+  slowCallReceived(): Promise<void>;
 }
 
 /**
  * Starts this script in a child process on 127.0.0.1 at a free port, under {@link MALLOC_CHECKS} unless
- * `mallocChecks` is false.
+ * `mallocChecks` is false; with TLS from `tls` when given.
  */
 export async function spawnTestServer(
-  options: { unfiltered?: boolean; mallocChecks?: boolean } = {},
+  options: { unfiltered?: boolean; mallocChecks?: boolean; tls?: TlsFiles } = {},
 ): Promise<TestServer> {
+  const flags = [
+    ...(options.unfiltered ? ["--unfiltered"] : []),
+    ...(options.tls ? [`--tls-cert=${options.tls.certFile}`, `--tls-key=${options.tls.keyFile}`] : []),
+  ];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", fileURLToPath(import.meta.url), ...(options.unfiltered ? ["--unfiltered"] : [])],
+    args: ["run", "-A", fileURLToPath(import.meta.url), ...flags],
     env: options.mallocChecks === false ? {} : MALLOC_CHECKS,
     stdout: "piped",
     stderr: "inherit",
@@ -85,6 +109,11 @@ export async function spawnTestServer(
     status,
     alive: () => !exited,
     rssKiB: () => Number(/VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${child.pid}/status`))![1]),
+    slowCallReceived: async () => {
+      for (let read = await lines.read(); !read.value?.includes('"slow"'); read = await lines.read()) {
+        if (read.done) throw new Error(`test server exited: ${JSON.stringify(await status)}`);
+      }
+    },
     [Symbol.asyncDispose]: async () => {
       if (!exited) child.kill("SIGKILL");
       await status;
@@ -108,10 +137,13 @@ async function listenUnfiltered(host: string): Promise<number> {
 if (import.meta.main) {
   const unfiltered = Deno.args.includes("--unfiltered");
   const host = Deno.args.find((arg) => !arg.startsWith("--")) ?? "127.0.0.1";
+  const flag = (name: string) => Deno.args.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const [certFile, keyFile] = [flag("tls-cert"), flag("tls-key")];
   if (unfiltered) {
     console.log(JSON.stringify({ port: await listenUnfiltered(host) }));
   } else {
-    const server = await startGrpcServer({ host, port: 0, services: [provision], shutdownGraceMs: 2_000 });
+    const tls = certFile && keyFile ? await ReloadingTlsPair.open({ certFile, keyFile }) : undefined;
+    const server = await startGrpcServer({ host, port: 0, services: [provision], shutdownGraceMs: 2_000, tls });
     Deno.addSignalListener("SIGTERM", async () => {
       await server.shutdown();
       Deno.exit(0);

@@ -46,8 +46,13 @@ export const PYTHON = "/usr/bin/python3";
 
 /** Whether {@link PYTHON} imports grpcio and grpc_tools (`apt-get install python3-grpcio python3-grpc-tools`). */
 export function hasPythonGrpc(): boolean {
+  return hasPythonModules("grpc, grpc_tools.protoc");
+}
+
+/** Whether {@link PYTHON} imports `modules` (comma-separated, as an `import` statement lists them). */
+export function hasPythonModules(modules: string): boolean {
   try {
-    const probe = new Deno.Command(PYTHON, { args: ["-c", "import grpc, grpc_tools.protoc"], stderr: "null" });
+    const probe = new Deno.Command(PYTHON, { args: ["-c", `import ${modules}`], stderr: "null" });
     return probe.outputSync().success;
   } catch {
     return false;

@@ -1,11 +1,18 @@
 #!/usr/bin/python3
 """Plays the Talos side of SideroLink with independent implementations: Python grpcio for the Provision API and
 the event sink (stubs generated at run time by Debian's grpc_tools protoc from a copy of the project's .proto files
-without proto3 `optional` labels, which that protoc predates; the wire format is the same), and plain sockets for
+without proto3 `optional` labels, which that protoc predates; the wire format is the same), Python's ssl and the
+h2 library (Debian python3-h2) for a Talos older than 1.9, which dials TLS without ALPN, and plain sockets for
 kernel logs.
+
+API is `siderolink.api` without the query: `https://HOST:PORT` dials TLS (trusting the PEM in the file named by
+TLS_CA_FILE in the environment, else the system roots), `HOST:PORT` or `grpc://HOST:PORT` cleartext h2c.
 
 Usage:
   talos_node.py provision API UUID PUBLIC_KEY [TOKEN]   -> one JSON line: the response, or {"code", "details"}
+  talos_node.py provision-without-alpn API UUID PUBLIC_KEY [TOKEN]
+                                                         -> the same over TLS that offers no ALPN (API https://…),
+                                                            with "alpn": the protocol the server chose (null)
   talos_node.py provision-many API COUNT THREADS [TOKEN] [UUID_FILE]
                                                          -> provisions COUNT new UUIDs (random keys; the first COUNT
                                                             lines of UUID_FILE when given, TOKEN "-" for none) over
@@ -41,6 +48,18 @@ def load_stubs():
     sys.path.insert(0, out)
 
 
+def open_channel(api, ca_file=None, options=()):
+    """A gRPC channel to API as Talos dials siderolink.api (see the usage above)."""
+    import grpc
+    if api.startswith("https://"):
+        roots = None
+        if ca_file:
+            with open(ca_file, "rb") as ca:
+                roots = ca.read()
+        return grpc.secure_channel(api[len("https://"):], grpc.ssl_channel_credentials(roots), options=list(options))
+    return grpc.insecure_channel(api.removeprefix("grpc://"), options=list(options))
+
+
 def provision(api, uuid, public_key, token=None):
     import grpc
     import provision_pb2
@@ -49,20 +68,73 @@ def provision(api, uuid, public_key, token=None):
                                              talos_version="v1.9.5")
     if token:
         request.join_token = token
-    with grpc.insecure_channel(api) as channel:
+    with open_channel(api, os.environ.get("TLS_CA_FILE")) as channel:
         stub = provision_pb2_grpc.ProvisionServiceStub(channel)
         try:
             response = stub.Provision(request, timeout=30)
         except grpc.RpcError as error:
             print(json.dumps({"code": error.code().name, "details": error.details()}))
             return
-    print(json.dumps({
+    print(json.dumps(response_fields(response)))
+
+
+def response_fields(response):
+    return {
         "server_endpoint": list(response.server_endpoint),
         "server_public_key": response.server_public_key,
         "node_address_prefix": response.node_address_prefix,
         "server_address": response.server_address,
         "grpc_peer_addr_port": response.grpc_peer_addr_port,
-    }))
+    }
+
+
+def provision_without_alpn(api, uuid, public_key, token=None):
+    """One Provision call as HTTP/2 over a TLS connection whose ClientHello has no ALPN extension."""
+    import ssl
+    import grpc
+    import h2.config
+    import h2.connection
+    import h2.events
+    import provision_pb2
+    host, port = re.fullmatch(r"https://\[?(.+?)\]?:(\d+)", api).groups()
+    request = provision_pb2.ProvisionRequest(node_uuid=uuid, node_public_key=public_key, node_unique_token="",
+                                             talos_version="v1.8.4")
+    if token:
+        request.join_token = token
+    body = request.SerializeToString()
+    context = ssl.create_default_context(cafile=os.environ.get("TLS_CA_FILE"))  # and no set_alpn_protocols
+    with socket.create_connection((host, int(port)), timeout=30) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        connection.initiate_connection()
+        stream = connection.get_next_available_stream_id()
+        connection.send_headers(stream, [(":method", "POST"), (":scheme", "https"), (":authority", f"{host}:{port}"),
+                                         (":path", "/sidero.link.ProvisionService/Provision"),
+                                         ("content-type", "application/grpc"), ("te", "trailers")])
+        # A gRPC message: not compressed (0), 4-byte big-endian length, the protobuf.
+        connection.send_data(stream, b"\0" + len(body).to_bytes(4, "big") + body, end_stream=True)
+        tls.sendall(connection.data_to_send())
+        headers, data, ended = {}, b"", False
+        while not ended:
+            chunk = tls.recv(65536)
+            if not chunk:
+                raise RuntimeError("the server closed the connection before the reply ended")
+            for event in connection.receive_data(chunk):
+                if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                    headers.update(event.headers)
+                elif isinstance(event, h2.events.DataReceived):
+                    data += event.data
+                    connection.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended = True
+            tls.sendall(connection.data_to_send())
+        alpn = tls.selected_alpn_protocol()
+    status = int(headers.get("grpc-status", "-1"))
+    if status != 0:
+        code = next((c.name for c in grpc.StatusCode if c.value[0] == status), str(status))
+        print(json.dumps({"code": code, "details": headers.get("grpc-message", ""), "alpn": alpn}))
+        return
+    print(json.dumps({**response_fields(provision_pb2.ProvisionResponse.FromString(data[5:])), "alpn": alpn}))
 
 
 def provision_many(api, count, threads, token=None, uuid_file=None):
@@ -79,7 +151,7 @@ def provision_many(api, count, threads, token=None, uuid_file=None):
         with open(uuid_file) as lines:
             fixed = [line.strip() for line in lines if line.strip()][:count]
         count = len(fixed)
-    with grpc.insecure_channel(api) as channel:
+    with open_channel(api, os.environ.get("TLS_CA_FILE")) as channel:
         stub = provision_pb2_grpc.ProvisionServiceStub(channel)
 
         def call(index):
@@ -160,7 +232,9 @@ def main():
         send_logs(*args)
         return
     load_stubs()
-    {"provision": provision, "provision-many": provision_many, "publish": publish}[command](*args)
+    commands = {"provision": provision, "provision-without-alpn": provision_without_alpn,
+                "provision-many": provision_many, "publish": publish}
+    commands[command](*args)
 
 
 if __name__ == "__main__":
