@@ -5,7 +5,9 @@ without proto3 `optional` labels, which that protoc predates; the wire format is
 kernel logs.
 
 Usage:
-  talos_node.py provision API UUID PUBLIC_KEY [TOKEN]   -> one JSON line: the response, or {"code", "details"}
+  talos_node.py provision API UUID PUBLIC_KEY [TOKEN] [grpc-tunnel]
+                                                         -> one JSON line: the response, or {"code", "details"};
+                                                            grpc-tunnel sets wireguard_over_grpc (TOKEN "" for none)
   talos_node.py provision-many API COUNT THREADS [TOKEN] [UUID_FILE]
                                                          -> provisions COUNT new UUIDs (random keys; the first COUNT
                                                             lines of UUID_FILE when given, TOKEN "-" for none) over
@@ -40,7 +42,7 @@ def load_stubs():
     sys.path.insert(0, out)
 
 
-def provision(api, uuid, public_key, token=None):
+def provision(api, uuid, public_key, token=None, tunnel=None):
     import grpc
     import provision_pb2
     import provision_pb2_grpc
@@ -48,6 +50,8 @@ def provision(api, uuid, public_key, token=None):
                                              talos_version="v1.9.5")
     if token:
         request.join_token = token
+    if tunnel == "grpc-tunnel":
+        request.wireguard_over_grpc = True
     with grpc.insecure_channel(api) as channel:
         stub = provision_pb2_grpc.ProvisionServiceStub(channel)
         try:
