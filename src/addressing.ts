@@ -1,6 +1,7 @@
 /**
- * SideroLink addressing (PROTOCOL.md §2): the network prefix of an installation, the server's address and
- * each machine's address. Pure functions, so `addr` computes everything offline.
+ * SideroLink addressing (PROTOCOL.md §2): the network prefix of an installation, the server's address,
+ * each machine's address and its virtual address for WireGuard over gRPC (§3). Pure functions, so `addr`
+ * computes everything offline.
  *
  * @module
  */
@@ -11,6 +12,12 @@ import { formatIPv6 } from "./ipv6.ts";
 
 /** Byte 7 of a SideroLink prefix; Talos recognises SideroLink addresses by it (and byte 0 = 0xfd). */
 export const SIDEROLINK_PURPOSE = 0x03;
+
+/** Byte 7 of the virtual prefix, whose addresses name machines that tunnel WireGuard over gRPC. */
+export const VIRTUAL_PURPOSE = 0x04;
+
+/** The port of every virtual `[addr]:port` (fixed by the protocol; nothing listens on it). */
+export const GRPC_TUNNEL_PORT = 50888;
 
 /** Prefix length of the SideroLink network, of the server address and of every node address. */
 export const PREFIX_LENGTH = 64;
@@ -66,6 +73,34 @@ export function nodeSuffix(digest: Uint8Array): Uint8Array {
   const first = digest.subarray(0, 8);
   const reserved = first.subarray(0, 7).every((byte) => byte === 0) && first[7] <= 1;
   return reserved ? digest.subarray(8, 16) : first;
+}
+
+/**
+ * The virtual address of the machine at SideroLink address `address`: the virtual prefix with the same bytes
+ * 8..15. So it is stable whenever the SideroLink address is (stored, imported or computed), and needs no storage.
+ *
+ * @example
+ * ```ts
+ * formatIPv6(virtualAddress("", parseIPv6("fdae:41e4:649b:9303:cda8:cd34:bce1:2962")!));
+ * // "fdae:41e4:649b:9304:cda8:cd34:bce1:2962"
+ * ```
+ */
+export function virtualAddress(installationId: string, address: Uint8Array): Uint8Array {
+  const virtual = networkPrefix(installationId, VIRTUAL_PURPOSE);
+  virtual.set(address.subarray(8, 16), 8);
+  return virtual;
+}
+
+/**
+ * The SideroLink address a virtual address stands for (the inverse of {@linkcode virtualAddress}), or
+ * `undefined` when `virtual` is not in this installation's virtual prefix.
+ */
+export function addressOfVirtual(installationId: string, virtual: Uint8Array): Uint8Array | undefined {
+  const prefix = networkPrefix(installationId, VIRTUAL_PURPOSE);
+  if (!virtual.subarray(0, 8).every((byte, i) => byte === prefix[i])) return undefined;
+  const address = networkPrefix(installationId);
+  address.set(virtual.subarray(8, 16), 8);
+  return address;
 }
 
 /**

@@ -1,14 +1,16 @@
 import { equal, throws } from "node:assert/strict";
 import {
+  addressOfVirtual,
   canonicalUuid,
   checkInstallationId,
   networkPrefix,
   nodeAddress,
   nodeSuffix,
   serverAddress,
+  virtualAddress,
   withPrefixLength,
 } from "./addressing.ts";
-import { formatIPv6 } from "./ipv6.ts";
+import { formatIPv6, parseIPv6 } from "./ipv6.ts";
 
 // Computed independently with Python's hashlib and ipaddress (PROTOCOL.md §2's algorithm).
 const VECTORS: { id: string; prefix: string; nodes: Record<string, string> }[] = [
@@ -91,4 +93,32 @@ Deno.test("installation IDs must be printable text", () => {
   );
   throws(() => checkInstallationId("has space"), /malformed installation ID "has space"/);
   throws(() => checkInstallationId("x".repeat(257)), /malformed installation ID/);
+});
+
+Deno.test("a virtual address is the virtual prefix with the SideroLink address's suffix, and maps back", () => {
+  // Computed independently: the virtual prefix (purpose byte 0x04) of each installation, the node's bytes 8..15.
+  const cases: [string, string, string][] = [
+    ["", "fdae:41e4:649b:9303:cda8:cd34:bce1:2962", "fdae:41e4:649b:9304:cda8:cd34:bce1:2962"],
+    [
+      "Xr5Wp6KyWqzG0mQ3vN8Jt2bLc4dEf7gHi9jKl0mNoPs=",
+      "fd7d:e391:ac7d:b203:661e:212:932b:d6d4",
+      "fd7d:e391:ac7d:b204:661e:212:932b:d6d4",
+    ],
+    // An imported address need not be a computed one; its suffix is kept all the same.
+    ["", "fdae:41e4:649b:9303::2", "fdae:41e4:649b:9304::2"],
+  ];
+  for (const [id, address, virtual] of cases) {
+    equal(formatIPv6(virtualAddress(id, parseIPv6(address)!)), virtual);
+    equal(formatIPv6(addressOfVirtual(id, parseIPv6(virtual)!)!), address);
+  }
+});
+
+Deno.test("an address outside the installation's virtual prefix stands for no machine", () => {
+  for (
+    const other of [
+      "fdae:41e4:649b:9303:cda8:cd34:bce1:2962", // the SideroLink address itself
+      "fd7d:e391:ac7d:b204:661e:212:932b:d6d4", // another installation's virtual prefix
+      "::1",
+    ]
+  ) equal(addressOfVirtual("", parseIPv6(other)!), undefined, other);
 });

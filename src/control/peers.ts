@@ -7,6 +7,7 @@
 import { formatKey } from "../keys.ts";
 import type { MachineIdentity } from "../machines/identity.ts";
 import type { MachineRecord } from "../machines/store.ts";
+import { type Transport, transportOf } from "../tunnel/endpoint.ts";
 import type { DeviceInfo } from "../wireguard/device.ts";
 
 /** A peer counts as down after this long without a handshake (PROTOCOL.md §7). */
@@ -39,6 +40,8 @@ export interface PeerView {
   address?: string;
   publicKey: string;
   endpoint?: string;
+  /** How the peer reaches WireGuard (from its endpoint): `udp`, or `grpc` through a WireGuard-over-gRPC stream. */
+  transport?: Transport;
   lastHandshake?: string;
   receiveBytes: number;
   transmitBytes: number;
@@ -86,6 +89,7 @@ export function peersReport(
       }),
       publicKey,
       endpoint: peer.endpoint,
+      transport: transportOf(peer.endpoint),
       lastHandshake: handshake?.toISOString(),
       receiveBytes: peer.receiveBytes,
       transmitBytes: peer.transmitBytes,

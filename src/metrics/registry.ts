@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { logger } from "../log.ts";
 import type { LogPipelineCounters } from "../logs/pipeline.ts";
 import type { LogStore } from "../logs/store.ts";
+import type { GrpcTunnelCounters } from "../tunnel/service.ts";
 import type { Device } from "../wireguard/device.ts";
 import { CachedRead } from "./cached_read.ts";
 import { type DaemonCounters, TALLY_METRICS } from "./counters.ts";
@@ -22,6 +23,8 @@ export interface MetricsSources {
   logs?: { readonly counters: LogPipelineCounters; readonly store: Pick<LogStore, "held"> };
   /** The WireGuard device, read at most once per second. */
   device?: Pick<Device, "read">;
+  /** WireGuard over gRPC (`GrpcTunnel`). */
+  tunnel?: { readonly counters: GrpcTunnelCounters; readonly open: number };
 }
 
 /**
@@ -170,6 +173,47 @@ export function metricsRegistry(
     ],
   ];
   for (const [metric, name, help, value] of singles) metric(name, help, [], () => single(value()));
+
+  // WireGuard over gRPC: the tunnel's own counters, read as they are.
+  const tunnelMetrics: [string, string, string, (counters: GrpcTunnelCounters) => Record<string, number>][] = [
+    [
+      "siderolink_grpc_tunnel_streams_total",
+      "WireGuard-over-gRPC streams: accepted, refused (metadata missing, malformed or no machine's), replaced.",
+      "result",
+      (c) => ({ accepted: c.streamsAccepted, refused: c.streamsRefused, replaced: c.streamsReplaced }),
+    ],
+    [
+      "siderolink_grpc_tunnel_datagrams_total",
+      "WireGuard datagrams relayed over gRPC: in (machines to WireGuard), out (WireGuard to machines).",
+      "direction",
+      (c) => ({ in: c.datagramsIn, out: c.datagramsOut }),
+    ],
+    [
+      "siderolink_grpc_tunnel_bytes_total",
+      "Bytes of the WireGuard datagrams relayed over gRPC, by direction.",
+      "direction",
+      (c) => ({ in: c.bytesIn, out: c.bytesOut }),
+    ],
+    [
+      "siderolink_grpc_tunnel_dropped_datagrams_total",
+      "Datagrams the gRPC relay dropped: slow_reader (a stream 100 behind), oversized (ended its stream), " +
+      "send_failed (to WireGuard).",
+      "reason",
+      (c) => ({ slow_reader: c.droppedSlowReader, oversized: c.droppedOversized, send_failed: c.droppedSendFailed }),
+    ],
+  ];
+  for (const [name, help, label, values] of tunnelMetrics) {
+    counter(name, help, [label], () => {
+      const counters = sources.tunnel?.counters;
+      return counters && Object.entries(values(counters)).map(([value, count]) => [{ [label]: value }, count]);
+    });
+  }
+  gauge(
+    "siderolink_grpc_tunnel_open_streams",
+    "WireGuard-over-gRPC streams relayed now.",
+    [],
+    () => single(sources.tunnel?.open),
+  );
 
   // Peers: one device read serves every peer metric of a scrape, and the device is read at most once a second.
   const now = options.now ?? (() => new Date());

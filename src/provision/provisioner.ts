@@ -7,8 +7,9 @@
 
 import { status } from "@grpc/grpc-js";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { canonicalUuid, nodeAddress, PREFIX_LENGTH } from "../addressing.ts";
-import { formatIPv6 } from "../ipv6.ts";
+import { canonicalUuid, GRPC_TUNNEL_PORT, nodeAddress, PREFIX_LENGTH, virtualAddress } from "../addressing.ts";
+import { formatHostPort } from "../hostport.ts";
+import { formatIPv6, parseIPv6 } from "../ipv6.ts";
 import { formatKey, parseKey } from "../keys.ts";
 import { logger } from "../log.ts";
 import { DirectoryRefusal, DirectoryUnavailable, type MachineDirectory } from "../machines/directory.ts";
@@ -101,11 +102,13 @@ export class Provisioner {
     if (keyHolder !== undefined && keyHolder !== uuid) {
       throw new ProvisionError(status.ALREADY_EXISTS, `node_public_key is already in use by server ${keyHolder}`);
     }
-    if (request.wireguardOverGrpc) {
-      log.warn("server {uuid} asked for WireGuard over gRPC, which this server does not offer; answering for UDP", {
-        uuid,
-      });
-    }
+    // WireGuard over gRPC: the machine's endpoint is its virtual address, which names it to the tunnel service.
+    const tunnel = request.wireguardOverGrpc
+      ? formatHostPort(
+        formatIPv6(virtualAddress(this.#options.installationId, parseIPv6(address)!)),
+        GRPC_TUNNEL_PORT,
+      )
+      : undefined;
 
     // Talos makes a new key at every boot: the old key's peer goes in the same batch that adds the new one.
     const oldKey = existing !== undefined && existing !== publicKey ? existing : undefined;
@@ -134,12 +137,13 @@ export class Provisioner {
       if (existing !== publicKey) await this.#undoPeer(uuid, publicKey, oldKey, address);
       throw directoryError("record the machine", error);
     }
-    log.info("provisioned server {uuid} at {address}{rekeyed}", {
+    log.info("provisioned server {uuid} at {address}{rekeyed}{tunnel}", {
       uuid,
       address,
       rekeyed: oldKey ? " (new key, old peer removed)" : "",
+      tunnel: tunnel ? `, WireGuard over gRPC as ${tunnel}` : "",
     });
-    return this.#response(address);
+    return this.#response(address, tunnel);
   }
 
   /** Takes the new key's peer off the device again and puts the old key's back; failures are logged. */
@@ -159,8 +163,9 @@ export class Provisioner {
     }
   }
 
-  #response(address: string): ProvisionResponse {
-    const endpoints = [...this.#options.endpoints];
+  /** The reply; with `tunnel` (the virtual `[addr]:port`), that is the only endpoint and the gRPC peer. */
+  #response(address: string, tunnel?: string): ProvisionResponse {
+    const endpoints = tunnel ? [tunnel] : [...this.#options.endpoints];
     // An old client keeps the last endpoint it reads: the primary goes last; new clients swap it back.
     if (endpoints.length > 1) [endpoints[0], endpoints[endpoints.length - 1]] = [endpoints.at(-1)!, endpoints[0]];
     return {
@@ -168,7 +173,7 @@ export class Provisioner {
       serverPublicKey: formatKey(this.#options.serverPublicKey),
       nodeAddressPrefix: `${address}/${PREFIX_LENGTH}`,
       serverAddress: this.#options.serverAddress,
-      grpcPeerAddrPort: "",
+      grpcPeerAddrPort: tunnel ?? "",
     };
   }
 

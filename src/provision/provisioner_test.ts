@@ -1,6 +1,6 @@
 import { deepEqual, equal, rejects, throws } from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { formatIPv6 } from "../ipv6.ts";
+import { formatIPv6, parseIPv6 } from "../ipv6.ts";
 import { nodeAddress, serverAddress } from "../addressing.ts";
 import { formatKey, generatePrivateKey, publicKeyOf } from "../keys.ts";
 import { EmbeddedDirectory } from "../machines/embedded.ts";
@@ -97,6 +97,30 @@ Deno.test("a provision answers per PROTOCOL.md §3, records the machine and adds
   equal(record.talosVersion, "v1.9.0");
   equal(record.cluster, "prod");
   equal(directory.identify(address)?.cluster, "prod");
+});
+
+Deno.test("WireGuard over gRPC: the virtual [addr]:50888 is the only endpoint, the address stays the machine's", async () => {
+  const { state, installationId, machines, device, provisioner } = await setup({
+    endpoints: ["192.0.2.1:51821", "[2001:db8::1]:51821"],
+  });
+  using _ = state;
+  const address = formatIPv6(nodeAddress(installationId, UUID));
+  const udp = await provisioner.provision({ nodeUuid: UUID, nodePublicKey: await newKey() });
+  const key = await newKey();
+  const tunnelled = await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key, wireguardOverGrpc: true });
+  // The virtual prefix is the SideroLink one with purpose byte 0x04; bytes 8..15 stay the machine's.
+  const bytes = parseIPv6(address)!;
+  bytes[7] = 0x04;
+  const virtual = `[${formatIPv6(bytes)}]:50888`;
+  equal(tunnelled.grpcPeerAddrPort, virtual);
+  deepEqual(tunnelled.serverEndpoint, [virtual]);
+  equal(tunnelled.nodeAddressPrefix, udp.nodeAddressPrefix);
+  equal(tunnelled.nodeAddressPrefix, `${address}/64`);
+  deepEqual([...device.peers], [[key, [`${address}/128`]]]);
+  equal(machines.get(UUID)!.address, address);
+  const back = await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key, wireguardOverGrpc: false });
+  deepEqual(back.serverEndpoint, ["[2001:db8::1]:51821", "192.0.2.1:51821"]);
+  equal(back.grpcPeerAddrPort, "");
 });
 
 Deno.test("a new key replaces the old peer and keeps the address", async () => {

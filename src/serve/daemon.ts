@@ -28,6 +28,7 @@ import { Telemetry } from "../metrics/telemetry.ts";
 import { Provisioner } from "../provision/provisioner.ts";
 import { provisionService } from "../provision/service.ts";
 import { SqliteState } from "../state/sqlite.ts";
+import { GrpcTunnel } from "../tunnel/service.ts";
 import type { Device } from "../wireguard/device.ts";
 import { openDevice } from "../wireguard/select.ts";
 import { resolveEndpoint, type ServeConfig } from "./config.ts";
@@ -106,15 +107,22 @@ export class Daemon {
       directory,
       device,
     });
+    const tunnel = new GrpcTunnel({
+      installationId: installation.installationId,
+      wireguardPort: listenPort,
+      identify: (address) => directory.identify(address),
+    });
     this.#grpc(
       "Provision API",
       await startGrpcServer({
         host: api.host,
         port: api.port,
-        services: [provisionService(provisioner, telemetry.counters.provisionCalls)],
+        services: [provisionService(provisioner, telemetry.counters.provisionCalls), tunnel.service()],
         tls: apiTls,
       }),
     );
+    // Closed before the listener, so that its shutdown need not wait out the streams' grace.
+    this.#closers.push({ name: "WireGuard-over-gRPC streams", close: () => tunnel.close() });
     const logs = await LogPipeline.start({
       hostname: server,
       port: config.logPort,
@@ -125,7 +133,7 @@ export class Daemon {
       rateLimit: config.logRateLimit,
     });
     this.#closers.push({ name: "kernel-log receiver", close: () => logs.close() });
-    telemetry.observe({ logs, device });
+    telemetry.observe({ logs, device, tunnel });
     const eventLines = new EventLineFeed();
     const eventSink = new EventSink({
       directory,

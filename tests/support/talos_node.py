@@ -9,7 +9,9 @@ API is `siderolink.api` without the query: `https://HOST:PORT` dials TLS (trusti
 TLS_CA_FILE in the environment, else the system roots), `HOST:PORT` or `grpc://HOST:PORT` cleartext h2c.
 
 Usage:
-  talos_node.py provision API UUID PUBLIC_KEY [TOKEN]   -> one JSON line: the response, or {"code", "details"}
+  talos_node.py provision API UUID PUBLIC_KEY [TOKEN] [grpc-tunnel]
+                                                         -> one JSON line: the response, or {"code", "details"};
+                                                            grpc-tunnel sets wireguard_over_grpc (TOKEN "" for none)
   talos_node.py provision-without-alpn API UUID PUBLIC_KEY [TOKEN]
                                                          -> the same over TLS that offers no ALPN (API https://…),
                                                             with "alpn": the protocol the server chose (null)
@@ -60,7 +62,7 @@ def open_channel(api, ca_file=None, options=()):
     return grpc.insecure_channel(api.removeprefix("grpc://"), options=list(options))
 
 
-def provision(api, uuid, public_key, token=None):
+def provision(api, uuid, public_key, token=None, tunnel=None):
     import grpc
     import provision_pb2
     import provision_pb2_grpc
@@ -68,6 +70,8 @@ def provision(api, uuid, public_key, token=None):
                                              talos_version="v1.9.5")
     if token:
         request.join_token = token
+    if tunnel == "grpc-tunnel":
+        request.wireguard_over_grpc = True
     with open_channel(api, os.environ.get("TLS_CA_FILE")) as channel:
         stub = provision_pb2_grpc.ProvisionServiceStub(channel)
         try:
