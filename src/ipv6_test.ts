@@ -31,3 +31,17 @@ Deno.test("malformed IPv6 text is refused", () => {
   }
   deepEqual(parseIPv6("::1"), Uint8Array.from({ length: 16 }, (_, i) => (i === 15 ? 1 : 0)));
 });
+
+Deno.test("random addresses with zero runs round-trip, and their text is the RFC 5952 form", () => {
+  for (let round = 0; round < 2000; round++) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    // Zero a few random groups, so that runs of every length and position occur.
+    for (let i = 0; i < 8; i++) if (bytes[i] % 2 === 0) bytes.fill(0, 2 * i, 2 * i + 2);
+    const text = formatIPv6(bytes);
+    deepEqual(parseIPv6(text), bytes, text);
+    deepEqual(parseIPv6(text.toUpperCase()), bytes, text);
+    equal(text, text.toLowerCase());
+    equal(text.split("::").length <= 2, true, text);
+    equal(/(^|:)0[0-9a-f]/.test(text), false, `no leading zeros: ${text}`);
+  }
+});

@@ -146,7 +146,7 @@ export class EventStore {
     if (change.conditions !== undefined) columns.push(["conditions", JSON.stringify(change.conditions)]);
     columns.push(["status_updated_at", at.toISOString()]);
     const assignments = columns.map(([name]) => `${name} = ?`).join(", ");
-    this.#state.db.prepare(`UPDATE machines SET ${assignments} WHERE uuid = ?`)
+    this.#state.statement(`UPDATE machines SET ${assignments} WHERE uuid = ?`)
       .run(...columns.map(([, value]) => value), uuid);
   }
 

@@ -62,7 +62,7 @@ export class MachineStore {
   /** The record of one server, if any. */
   get(uuid: string): MachineRecord | undefined {
     const row = this.#state.query(() =>
-      this.#state.db.prepare(`SELECT ${COLUMNS} FROM machines WHERE uuid = ?`).get(uuid) as Row | undefined
+      this.#state.statement(`SELECT ${COLUMNS} FROM machines WHERE uuid = ?`).get(uuid) as Row | undefined
     );
     return row && fromRow(row);
   }
@@ -70,7 +70,7 @@ export class MachineStore {
   /** The server that holds `address`, if any. */
   byAddress(address: string): MachineRecord | undefined {
     const row = this.#state.query(() =>
-      this.#state.db.prepare(`SELECT ${COLUMNS} FROM machines WHERE address = ?`).get(address) as Row | undefined
+      this.#state.statement(`SELECT ${COLUMNS} FROM machines WHERE address = ?`).get(address) as Row | undefined
     );
     return row && fromRow(row);
   }
@@ -78,7 +78,7 @@ export class MachineStore {
   /** The server whose current key is `publicKey` (base64), if any. */
   byPublicKey(publicKey: string): MachineRecord | undefined {
     const row = this.#state.query(() =>
-      this.#state.db.prepare(`SELECT ${COLUMNS} FROM machines WHERE public_key = ?`).get(publicKey) as Row | undefined
+      this.#state.statement(`SELECT ${COLUMNS} FROM machines WHERE public_key = ?`).get(publicKey) as Row | undefined
     );
     return row && fromRow(row);
   }
@@ -86,7 +86,7 @@ export class MachineStore {
   /** Every record, by UUID. */
   list(): MachineRecord[] {
     const rows = this.#state.query(() =>
-      this.#state.db.prepare(`SELECT ${COLUMNS} FROM machines ORDER BY uuid`).all() as unknown as Row[]
+      this.#state.statement(`SELECT ${COLUMNS} FROM machines ORDER BY uuid`).all() as unknown as Row[]
     );
     return rows.map(fromRow);
   }
@@ -98,7 +98,7 @@ export class MachineStore {
     at: Date,
   ): void {
     this.#state.query(() =>
-      this.#state.db.prepare(
+      this.#state.statement(
         `INSERT INTO machines (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (uuid) DO UPDATE SET public_key = excluded.public_key,
            node_unique_token = excluded.node_unique_token, talos_version = excluded.talos_version,
@@ -126,7 +126,7 @@ export class MachineStore {
    */
   clearPublicKey(uuid: string, publicKey: string): void {
     this.#state.query(() =>
-      this.#state.db.prepare("UPDATE machines SET public_key = NULL WHERE uuid = ? AND public_key = ?").run(
+      this.#state.statement("UPDATE machines SET public_key = NULL WHERE uuid = ? AND public_key = ?").run(
         uuid,
         publicKey,
       )
