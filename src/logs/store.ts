@@ -74,11 +74,12 @@ export const HIGH_WATER_LINES = 4 * BATCH_LINES;
  */
 const MAX_QUEUED_LINES = 50_000;
 
-/** How long `flush` waits for the worker before it counts the request as failed and starts a new worker. */
+/**
+ * How long `flush` waits for the worker before it counts the request as failed and starts a new worker. It covers
+ * the worker's start too: a start takes 25-50 ms on an idle machine but up to a second with a dozen busy processes
+ * per core, and a batch the limit gives up on is lost.
+ */
 const WORKER_TIMEOUT_MS = 30_000;
-
-/** How long `flush` waits for a worker that has not started at all. */
-const WORKER_START_MS = 5_000;
 
 /** One line to store. */
 export interface LogInput {
@@ -502,16 +503,14 @@ class StoreWorker {
   }
 
   /**
-   * Blocks until every request sent is answered, at most `timeoutMs` (or {@link WORKER_START_MS} while the worker
-   * has not started: its module may be missing); whether they were.
+   * Blocks until every request sent is answered, at most `timeoutMs` (the worker's start included); whether they were.
    */
   wait(timeoutMs: number): boolean {
     const started = performance.now();
     for (;;) {
       const done = Atomics.load(this.#control, CONTROL.answered);
       if (done >= this.#sent) return true;
-      const limit = Atomics.load(this.#control, CONTROL.started) === 1 ? timeoutMs : WORKER_START_MS;
-      const left = started + limit - performance.now();
+      const left = started + timeoutMs - performance.now();
       if (left <= 0) return false;
       Atomics.wait(this.#control, CONTROL.answered, done, Math.min(left, 100));
     }

@@ -13,8 +13,8 @@
 
 import type { RunInput } from "./log_table.ts";
 
-/** Slots of the control array: requests answered so far, and 1 once the worker runs (has taken `open`). */
-export const CONTROL = { answered: 0, started: 1, length: 2 } as const;
+/** Slots of the control array: requests answered so far. */
+export const CONTROL = { answered: 0, length: 1 } as const;
 
 /** Offsets in the results array; the row ids of the runs follow from {@link RESULT.rowIds}. */
 export const RESULT = { status: 0, pruned: 1, agePruned: 2, runs: 3, rowIds: 4 } as const;

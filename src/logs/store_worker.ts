@@ -50,7 +50,6 @@ scope.onmessage = ({ data: request }) => {
     } catch (error) {
       openError = `cannot open ${request.path}: ${(error as Error).message}`;
     }
-    Atomics.store(control, CONTROL.started, 1);
     return;
   }
   if (request.op === "close") {
