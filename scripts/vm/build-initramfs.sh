@@ -7,10 +7,13 @@
 # unpacking gzip in the emulated guest costs ~3 s per boot, more than reading 130 MB more from the page cache.
 #  1. base (cached, rebuilt only when an input changes): dash as /bin/sh, busybox-static with its applets, the
 #     `wireguard` and `veth` modules of Debian's newest linux-image-6.1.*-amd64 package with their dependencies in
-#     load order, full iproute2 `ip`, `wg`, `ping`, deno, every shared library `ldd` lists for them (with the dynamic
-#     loader), and scripts/vm/init.sh as /init;
+#     load order, full iproute2 `ip`, `wg`, `ping`, deno, and for the machines the guest tests play util-linux
+#     `dmesg` (busybox's has no -J), `curl`, Debian's python3 with its standard library (less tests, IDLE, Tk and the
+#     build files), grpcio, grpc_tools (with pkg_resources) and protobuf; every shared library `ldd` lists for all of
+#     them (with the dynamic loader), and scripts/vm/init.sh as /init;
 #  2. project (every run): this work tree's files (tracked and untracked, minus ignored ones), its node_modules, and
-#     a DENO_DIR prepared here by `deno cache` of tests/vm/*.ts, all at the same absolute paths as on this host.
+#     a DENO_DIR prepared here by `deno cache` of tests/vm/*.ts and of cli.ts with its log-store worker (guest tests
+#     run serve and the CLI), all at the same absolute paths as on this host.
 # Everything lands in the cache folder SIDEROLINK_VM_CACHE (default /var/cache/siderolink-vm), never in the repo.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -21,7 +24,7 @@ modules_wanted=(wireguard veth)
 say() { echo "build-initramfs: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-for tool in apt-get apt-cache dpkg-deb depmod modprobe busybox dash ip wg ping ldd sha256sum xz git flock; do
+for tool in apt-get apt-cache dpkg-deb depmod modprobe busybox dash ip wg ping dmesg curl ldd sha256sum xz git flock tar; do
   command -v "$tool" >/dev/null || die "$tool is missing (run ./scripts/install-test-deps.sh as root)"
 done
 busybox_bin=$(command -v busybox)
@@ -100,14 +103,31 @@ fi
 # Base archive, named by a hash of everything that goes into it.
 # dash is /bin/sh: Debian's busybox sh runs its own applets before PATH, so `ip` would be busybox's cut-down one.
 shell=$(command -v dash) || die "dash is missing"
-programs=("$shell" "$(command -v ip)" "$(command -v wg)" "$(command -v ping)" "$deno_bin")
-mapfile -t libraries < <(ldd "${programs[@]}" | grep -o '/[^ ]*\.so[^ ]*' | sort -u)
+# Debian's python3 (the one the tests run, tests/support/requirements.ts), not whichever python3 PATH finds first.
+python=/usr/bin/python3
+[ -x "$python" ] || die "$python is missing (apt-get install python3)"
+python_stdlib=$("$python" -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')
+python_trees=("${python_stdlib#/}")
+for package in grpc grpc_tools google/protobuf pkg_resources; do # pkg_resources: grpc_tools finds its .proto files
+  dir=$("$python" -c "import ${package//\//.} as p, os; print(os.path.dirname(p.__file__))" 2>/dev/null) ||
+    die "python3 cannot import ${package//\//.} (apt-get install python3-grpcio python3-grpc-tools)"
+  python_trees+=("${dir#/}")
+done
+python_skip=(--exclude=test --exclude=idlelib --exclude=tkinter --exclude=turtledemo --exclude=ensurepip
+  --exclude=lib2to3 --exclude='config-*' --exclude='_tkinter*' --exclude='_test*')
+programs=("$shell" "$(command -v ip)" "$(command -v wg)" "$(command -v ping)" "$(command -v dmesg)"
+  "$(command -v curl)" "$python" "$deno_bin")
+mapfile -t python_modules < <(cd / && find "${python_trees[@]}" -path '*/config-*' -prune -o -name '*.so' -print)
+# Indented lines only: with several files, ldd heads each one's list with its name.
+mapfile -t libraries < <(ldd "${programs[@]}" "${python_modules[@]/#//}" | grep '^[[:space:]]' |
+  grep -o '/[^ ]*\.so[^ ]*' | sort -u)
 base_key=$(
   {
     echo "$package $version"
     sha256sum "${BASH_SOURCE[0]}" "$root/scripts/vm/init.sh"
     # Binaries change by replacement (package updates): their size and time say so without reading 100 MB.
     stat -L -c '%n %s %Y' "$busybox_bin" "${programs[@]}" "${libraries[@]}"
+    (cd / && find "${python_trees[@]}" -printf '%p %s %T@\n')
   } | sha256sum | cut -c1-16
 )
 base="$cache/base-$base_key.cpio"
@@ -131,6 +151,8 @@ if [ ! -f "$base" ]; then
   for library in "${libraries[@]}"; do
     mkdir -p "$staging$(dirname "$library")" && cp -L "$library" "$staging$library"
   done
+  # Dereferenced: Debian links sitecustomize.py to /etc.
+  tar -C / -chf - "${python_skip[@]}" "${python_trees[@]}" | tar -C "$staging" -xf -
   cp -a "$kernel_dir/tree/." "$staging/"
   cp "$kernel_dir/modules" "$staging/etc/siderolink-vm/modules"
   install -m 0755 "$root/scripts/vm/init.sh" "$staging/init"
@@ -142,7 +164,8 @@ if [ ! -f "$base" ]; then
 fi
 
 # Project archive: prepare the guest's DENO_DIR here (no network in the VM), then archive the paths as they are.
-DENO_DIR="$cache/deno-dir" "$deno_bin" cache --frozen "$root"/tests/vm/*.ts >&2
+DENO_DIR="$cache/deno-dir" "$deno_bin" cache --frozen --quiet "$root"/tests/vm/*.ts "$root/cli.ts" \
+  "$root/src/logs/store_worker.ts" >&2
 {
   # Tracked files deleted in the work tree are left out.
   git -C "$root" ls-files -z --cached --others --exclude-standard | tr '\0' '\n' | sed "s|^|$root/|" |

@@ -87,5 +87,5 @@ export class GrpcTunnelRelay implements AsyncDisposable {
  * those datagrams, as a firewall that lets only TCP out would. Needs nothing but iproute2.
  */
 export async function blockUdp(ns: NetNs, port: number, blocked = true): Promise<void> {
-  await ns.exec("ip", ["-6", "rule", blocked ? "add" : "del", "ipproto", "udp", "dport", String(port), "blackhole"]);
+  await ns.exec("ip", ["-6", "rule", blocked ? "add" : "del", "ipproto", "17", "dport", String(port), "blackhole"]);
 }

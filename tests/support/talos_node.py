@@ -205,7 +205,7 @@ def publish(sink, events_json):
         stub = events_pb2_grpc.EventSinkServiceStub(channel)
         for event in json.loads(events_json):
             try:
-                stub.Publish(event_request(event), timeout=10)
+                stub.Publish(event_request(event), timeout=30)
                 print(json.dumps({"id": event["id"], "code": "OK"}), flush=True)
             except grpc.RpcError as error:
                 print(json.dumps({"id": event["id"], "code": error.code().name, "details": error.details()}), flush=True)

@@ -1,6 +1,6 @@
 /**
- * A Talos machine's side of the SideroLink tunnel, for tests: its own wireguard-go in its own namespace,
- * configured with `wg` and `ip` from a real Provision reply exactly as Talos configures itself (one peer, the
+ * A Talos machine's side of the SideroLink tunnel, for tests: its own WireGuard (wireguard-go, or the kernel's where it
+ * has WireGuard) in its own namespace, configured with `wg` and `ip` from a real Provision reply exactly as Talos configures itself (one peer, the
  * server's key and endpoint, allowed `<server>/128`, keepalive 25 s, the node address as /64).
  *
  * @module
@@ -17,7 +17,10 @@ export interface ProvisionReply {
   server_address: string;
 }
 
-/** A node's WireGuard interface; the namespace's disposal ends its wireguard-go. */
+/** Which WireGuard a node runs: wireguard-go, or the kernel's (in the QEMU guest: this host's kernel has none). */
+export type NodeWireGuard = "userspace" | "kernel";
+
+/** A node's WireGuard interface; the namespace's disposal ends its wireguard-go or removes its kernel link. */
 export class TalosTunnel {
   readonly ns: NetNs;
   readonly iface: string;
@@ -29,9 +32,10 @@ export class TalosTunnel {
     this.iface = iface;
   }
 
-  /** Starts wireguard-go for `iface` in `ns` (MTU 1280, up). */
-  static async start(ns: NetNs, iface: string): Promise<TalosTunnel> {
-    await ns.exec("wireguard-go", [iface]);
+  /** Creates `iface` in `ns` (MTU 1280, up) with wireguard-go, or as a kernel WireGuard link. */
+  static async start(ns: NetNs, iface: string, wireguard: NodeWireGuard = "userspace"): Promise<TalosTunnel> {
+    if (wireguard === "userspace") await ns.exec("wireguard-go", [iface]);
+    else await ns.exec("ip", ["link", "add", iface, "type", "wireguard"]);
     await ns.exec("ip", ["link", "set", iface, "mtu", "1280", "up"]);
     return new TalosTunnel(ns, iface);
   }
@@ -73,14 +77,26 @@ export class TalosTunnel {
   }
 
   /** Pings `server` through the tunnel until it answers (the first packets wait for the handshake). */
-  async reach(server: string): Promise<void> {
-    for (let attempt = 0;; attempt++) {
-      try {
-        await this.ns.exec("ping", ["-6", "-c", "1", "-W", "1", server]);
-        return;
-      } catch (error) {
-        if (attempt >= 20) throw new Error(`no answer from ${server} through the tunnel: ${(error as Error).message}`);
+  reach(server: string, timeoutMs?: number): Promise<void> {
+    return pingUntilAnswered(this.ns, server, timeoutMs);
+  }
+}
+
+/**
+ * Pings `address` from `ns`, one echo at a time, until one is answered; fails after `timeoutMs` (generous: a loaded
+ * machine or an emulated guest may take seconds for a handshake) with the last ping's error.
+ */
+export async function pingUntilAnswered(ns: NetNs, address: string, timeoutMs = 60_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs;;) {
+    try {
+      await ns.exec("ping", ["-6", "-c", "1", "-W", "1", address]);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new Error(`no answer from ${address} in ${timeoutMs} ms: ${(error as Error).message}`);
       }
+      // A ping that fails at once (no route yet) should not spin.
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 }
