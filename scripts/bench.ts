@@ -1,10 +1,11 @@
 /**
  * `deno task bench`: every benchmark, each printing its figures next to a baseline measured in the same run.
- * Needs root (network namespaces), wireguard-go, Python grpcio, jq and the Kubernetes tools, as the tests do.
+ * Needs root (network namespaces), wireguard-go, Python grpcio, jq, iperf3 and the Kubernetes tools, as the tests do.
  *
  * @module
  */
 
+import { benchGrpcTunnel } from "./bench_grpc_tunnel.ts";
 import { benchLogIngest } from "./bench_log_ingest.ts";
 import { benchKubernetes } from "./bench_kubernetes.ts";
 import { benchLogsCli } from "./bench_logs_cli.ts";
@@ -22,6 +23,8 @@ console.log("\n== Provision API over TLS, next to h2c (Python grpcio, a trivial 
 await benchTls();
 console.log("\n== metrics: serve start-up with --metrics-listen, a scrape with 1,000 peers ==");
 await benchMetrics();
+console.log("\n== WireGuard over gRPC next to plain UDP WireGuard (userspace backend, Python relay) ==");
+await benchGrpcTunnel();
 console.log(
   "\n== Kubernetes mode: 10,000 ServerBindings, start-up, memory, provisioning, next to the embedded home ==",
 );

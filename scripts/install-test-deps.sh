@@ -4,11 +4,11 @@
 # for the Kubernetes mode (install-kube-tools.sh: its own packages, and a build of minutes the first time; openssl
 # makes the test certificates), Prometheus (and curl to ask it; curl is also an HTTP/1.1 client of the TLS Provision
 # API) to scrape serve's metrics, debootstrap and Podman to build the container image (runc: crun refuses the hybrid
-# cgroup layout some machines have). Idempotent.
+# cgroup layout some machines have), iperf3 for the WireGuard-over-gRPC benchmark. Idempotent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(wireguard-tools wireguard-go iproute2 iputils-ping python3-grpcio python3-grpc-tools python3-h2
-  qemu-system-x86 busybox-static kmod xz-utils jq openssl prometheus curl debootstrap podman runc)
+  qemu-system-x86 busybox-static kmod xz-utils jq openssl prometheus curl debootstrap podman runc iperf3)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

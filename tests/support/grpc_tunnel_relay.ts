@@ -66,6 +66,11 @@ export class GrpcTunnelRelay implements AsyncDisposable {
     }
   }
 
+  /** The relay's process id (`ip netns exec` execs Python, so it is the relay's own). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Makes the relay stop reading its stream (SIGUSR1), or read again (SIGUSR2). */
   reading(on: boolean): void {
     this.#child.kill(on ? "SIGUSR2" : "SIGUSR1");

@@ -21,7 +21,7 @@ import { linkNamespaces, NetNs } from "./netns.ts";
 import { httpGet } from "./prometheus.ts";
 import { PYTHON } from "./requirements.ts";
 import { ServeProcess } from "./serve_process.ts";
-import { type NodeWireGuard, pingUntilAnswered, type ProvisionReply, TalosTunnel } from "./talos_tunnel.ts";
+import { type NodeWireGuard, pingUntilAnswered, TalosTunnel, type TunnelReply } from "./talos_tunnel.ts";
 import { dmesgRecords, expectedLine, jsonLines } from "./talos_records.ts";
 
 const NODE_SCRIPT = new URL("./talos_node.py", import.meta.url).pathname;
@@ -51,14 +51,9 @@ export interface GrpcTunnelScenario {
   restart: boolean;
 }
 
-type Reply = ProvisionReply & { grpc_peer_addr_port: string; code?: string };
-
 /** Provisions `node` with its current key, over UDP or asking for the tunnel. */
-async function provision(node: TalosTunnel, tunnel: boolean): Promise<Reply> {
-  const args = [NODE_SCRIPT, "provision", API, UUID, await node.publicKey(), TOKEN, ...(tunnel ? ["grpc-tunnel"] : [])];
-  const reply = JSON.parse(await node.ns.exec(PYTHON, args));
-  ok(!reply.code, `provision: ${JSON.stringify(reply)}`);
-  return reply;
+function provision(node: TalosTunnel, tunnel: boolean): Promise<TunnelReply> {
+  return node.provision(API, UUID, TOKEN, tunnel);
 }
 
 /** `peers --json` of the running serve. */

@@ -8,6 +8,9 @@
 
 import { formatKey, generatePrivateKey, publicKeyOf } from "../../src/keys.ts";
 import type { NetNs } from "./netns.ts";
+import { PYTHON } from "./requirements.ts";
+
+const NODE_SCRIPT = new URL("./talos_node.py", import.meta.url).pathname;
 
 /** The Provision reply fields the node uses, as the Python client prints them. */
 export interface ProvisionReply {
@@ -16,6 +19,9 @@ export interface ProvisionReply {
   node_address_prefix: string;
   server_address: string;
 }
+
+/** A whole Provision reply, with the WireGuard-over-gRPC answer ("" for UDP). */
+export type TunnelReply = ProvisionReply & { grpc_peer_addr_port: string };
 
 /** Which WireGuard a node runs: wireguard-go, or the kernel's (in the QEMU guest: this host's kernel has none). */
 export type NodeWireGuard = "userspace" | "kernel";
@@ -38,6 +44,25 @@ export class TalosTunnel {
     else await ns.exec("ip", ["link", "add", iface, "type", "wireguard"]);
     await ns.exec("ip", ["link", "set", iface, "mtu", "1280", "up"]);
     return new TalosTunnel(ns, iface);
+  }
+
+  /**
+   * Provisions the machine `uuid` with the current key through the Provision API at `api`, from its namespace, with
+   * the independent Python client (talos_node.py); `tunnel` asks for WireGuard over gRPC. Throws on an error reply.
+   */
+  async provision(api: string, uuid: string, token: string, tunnel = false): Promise<TunnelReply> {
+    const args = [
+      NODE_SCRIPT,
+      "provision",
+      api,
+      uuid,
+      await this.publicKey(),
+      token,
+      ...(tunnel ? ["grpc-tunnel"] : []),
+    ];
+    const reply = JSON.parse(await this.ns.exec(PYTHON, args));
+    if (reply.code) throw new Error(`provision: ${JSON.stringify(reply)}`);
+    return reply;
   }
 
   /** The public key of the current private key, in base64. */
