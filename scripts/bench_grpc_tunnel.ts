@@ -4,7 +4,9 @@
  * with its own wireguard-go: one on UDP, one whose datagrams go through the node-side relay of the tests (Python
  * grpcio, tests/support/grpc_tunnel_node.py) inside CreateStream. Round-trip time by ping6 through each tunnel, and
  * TCP throughput by iperf3 (machine to server, the way logs flow, and back), the two machines taking turns, each
- * figure the median of ROUNDS. The tunnel's figures include the test relay's own cost (Talos runs a Go one).
+ * figure the median of ROUNDS. The tunnel's figures include the test relay's own cost (Talos runs a Go one); the CPU
+ * serve and the relay use meanwhile, and how busy the whole machine was during each transport's runs, tell a
+ * throughput bounded by the CPU from one bounded elsewhere.
  *
  * Run (root; wireguard-go, wg, iperf3, python3-grpcio): `deno run -A scripts/bench_grpc_tunnel.ts [seconds [rounds]]`
  * (defaults 4 and 3)
@@ -58,6 +60,15 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** The machine's busy and total CPU time so far, in clock ticks over all cores (the `cpu` line of /proc/stat). */
+async function machineTicks(): Promise<{ busy: number; total: number }> {
+  const [, ...fields] = (await Deno.readTextFile("/proc/stat")).split("\n")[0].trim().split(/\s+/);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user).
+  const ticks = fields.slice(0, 8).map(Number);
+  const total = ticks.reduce((sum, value) => sum + value, 0);
+  return { busy: total - ticks[3] - ticks[4], total };
+}
+
 /** Runs the benchmark and prints its figures. */
 export async function benchGrpcTunnel(seconds = 4, rounds = 3): Promise<void> {
   const work = await Deno.makeTempDir({ prefix: "siderolink-bench-grpc-tunnel-" });
@@ -109,18 +120,28 @@ export async function benchGrpcTunnel(seconds = 4, rounds = 3): Promise<void> {
 
     const figures = new Map<string, number[]>();
     const record = (key: string, value: number) => figures.set(key, [...(figures.get(key) ?? []), value]);
-    // Where the tunnel's time goes: the CPU serve and the relay use during its TCP runs, per second of run.
+    // Where the time goes during the TCP runs: serve's and the relay's CPU per second of run, and how busy the whole
+    // machine was (other helpers' work included), per transport.
     const cpu = { serve: 0, relay: 0, wall: 0 };
+    const busy = { udp: { busy: 0, total: 0 }, grpc: { busy: 0, total: 0 } };
     for (let round = 0; round < rounds; round++) {
       for (const machine of [udp, grpc]) {
         record(`rtt ${machine.transport}`, await roundTrip(machine, server));
-        const before = [await cpuSeconds(serve.pid), await cpuSeconds(relay.pid), performance.now()];
+        const [ticks, serveCpu, relayCpu, started] = [
+          await machineTicks(),
+          await cpuSeconds(serve.pid),
+          await cpuSeconds(relay.pid),
+          performance.now(),
+        ];
         record(`up ${machine.transport}`, await throughput(machine, server, seconds, false));
         record(`down ${machine.transport}`, await throughput(machine, server, seconds, true));
+        const ticksAfter = await machineTicks();
+        busy[machine.transport].busy += ticksAfter.busy - ticks.busy;
+        busy[machine.transport].total += ticksAfter.total - ticks.total;
         if (machine.transport === "grpc") {
-          cpu.serve += await cpuSeconds(serve.pid) - before[0];
-          cpu.relay += await cpuSeconds(relay.pid) - before[1];
-          cpu.wall += (performance.now() - before[2]) / 1000;
+          cpu.serve += await cpuSeconds(serve.pid) - serveCpu;
+          cpu.relay += await cpuSeconds(relay.pid) - relayCpu;
+          cpu.wall += (performance.now() - started) / 1000;
         }
       }
     }
@@ -134,11 +155,14 @@ export async function benchGrpcTunnel(seconds = 4, rounds = 3): Promise<void> {
     row(`ping6 round trip (average of ${PINGS})`, "rtt", "ms", 3);
     row(`TCP throughput machine to server (iperf3, ${seconds} s)`, "up", "Mbit/s", 0);
     row(`TCP throughput server to machine (iperf3 -R, ${seconds} s)`, "down", "Mbit/s", 0);
+    const percent = (part: number, whole: number) => `${(part / whole * 100).toFixed(0)}%`;
     console.log(
-      `CPU during the tunnel's TCP runs: serve (gRPC and its side of the relay; wireguard-go apart) ${
-        (cpu.serve / cpu.wall * 100).toFixed(0)
-      }% ` +
-        `of a core, the Python relay ${(cpu.relay / cpu.wall * 100).toFixed(0)}%`,
+      `CPU during the TCP runs over gRPC: serve (gRPC and its side of the relay; wireguard-go apart) ` +
+        `${percent(cpu.serve, cpu.wall)} of a core, the Python relay ${percent(cpu.relay, cpu.wall)}; ` +
+        `the whole machine (${navigator.hardwareConcurrency} cores) busy ${
+          percent(busy.grpc.busy, busy.grpc.total)
+        }, ` +
+        `during those over UDP ${percent(busy.udp.busy, busy.udp.total)}`,
     );
   } finally {
     iperf?.kill("SIGKILL");
