@@ -193,7 +193,7 @@ Deno.test({ name: "serve --kubernetes: Secret, bindings, provisioning, names, st
   const secret = await world.json(["-n", "default", "get", "secret", "siderolink"]);
   const privateKey = new TextDecoder().decode(Uint8Array.fromBase64(secret.data["private-key"]));
   const server = JSON.parse(serve.stderr.find((line) => line.includes("serving"))!).properties.settings.serverAddress;
-  const node = await TalosTunnel.start(world.nodeNs, `sln${Deno.pid % 100000}`);
+  const node = await TalosTunnel.start(world.nodeNs, `slkn${Deno.pid % 100000}`);
   // The pod's follower containers: kernel-log lines only, and event lines only.
   const follower = (args: string[]) => {
     const child = new Deno.Command("ip", {

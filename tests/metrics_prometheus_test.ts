@@ -120,7 +120,7 @@ Deno.test(
       await using prometheus = await Prometheus.start(serverNs, PROMETHEUS, "siderolink", METRICS);
 
       // Provisions: a wrong token, a machine not in the inventory, then the machine itself.
-      const node = await TalosTunnel.start(nodeNs, `sln${suffix}`);
+      const node = await TalosTunnel.start(nodeNs, `slmn${suffix}`);
       equal((await provision(node, UUID, "wrong-token")).code, "PERMISSION_DENIED");
       equal((await provision(node, STRANGER_UUID)).code, "NOT_FOUND");
       const reply = await provision(node);
