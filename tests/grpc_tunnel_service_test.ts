@@ -1,9 +1,9 @@
 /**
  * The WireGuard-over-gRPC service over a real gRPC listener, driven by an independent client (Python grpcio, with
  * PeerPacket encoded by hand in `grpc_tunnel_node.py`), relaying to a real UDP socket on loopback that stands where
- * WireGuard's listen port would be: refusals, datagrams both ways, replacement, oversized and garbage messages, and
- * a stream that never reads while datagrams pour in for it. The end-to-end tests (`grpc_tunnel_test.ts`) put real
- * WireGuard on both sides.
+ * WireGuard's listen port would be: refusals, datagrams both ways (also over TLS), replacement, oversized and
+ * garbage messages, and a stream that never reads while datagrams pour in for it. The end-to-end tests
+ * (`grpc_tunnel_test.ts`, `grpc_tunnel_kernel_test.ts`) put real WireGuard on both sides.
  *
  * @module
  */
@@ -13,10 +13,13 @@ import { Buffer } from "node:buffer";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { type GrpcServer, startGrpcServer } from "../src/grpc/server.ts";
+import type { TlsSource } from "../src/grpc/tls_accept.ts";
+import { ReloadingTlsPair } from "../src/grpc/tls_reload.ts";
 import { GrpcTunnel } from "../src/tunnel/service.ts";
 import { MAX_DATAGRAM, OUTBOUND_RING } from "../src/tunnel/relay.ts";
 import { hasPythonGrpc, PYTHON, skipUnless } from "./support/requirements.ts";
 import { lineReader } from "./support/line_reader.ts";
+import { OPENSSL, TestCa } from "./support/test_ca.ts";
 
 const NODE = new URL("./support/grpc_tunnel_node.py", import.meta.url).pathname;
 const UUID = "0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f";
@@ -24,10 +27,10 @@ const UUID = "0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f";
 const ADDRESS = "fdae:41e4:649b:9303:cda8:cd34:bce1:2962";
 const VIRTUAL = "[fdae:41e4:649b:9304:cda8:cd34:bce1:2962]:50888";
 
-const ignore = skipUnless("WireGuard-over-gRPC service", [
-  hasPythonGrpc(),
-  "python3 with grpcio (apt-get install python3-grpcio python3-grpc-tools)",
-]);
+const PYTHON_GRPC: [boolean, string][] = [
+  [hasPythonGrpc(), "python3 with grpcio (apt-get install python3-grpcio python3-grpc-tools)"],
+];
+const ignore = skipUnless("WireGuard-over-gRPC service", ...PYTHON_GRPC);
 
 interface StreamResult {
   code: string | null;
@@ -43,24 +46,48 @@ class Bench implements AsyncDisposable {
   /** What reached the stand-in for WireGuard, with the port it came from. */
   readonly arrived: { data: Uint8Array; port: number; address: string }[] = [];
 
-  private constructor(tunnel: GrpcTunnel, wireguard: dgram.Socket, server: GrpcServer) {
+  /** Where the Python client dials (`https://…` over TLS) and the environment it needs for that. */
+  readonly #api: string;
+  readonly #env: Record<string, string>;
+
+  private constructor(
+    tunnel: GrpcTunnel,
+    wireguard: dgram.Socket,
+    server: GrpcServer,
+    client: { api: string; env: Record<string, string> },
+  ) {
     this.tunnel = tunnel;
     this.wireguard = wireguard;
     this.server = server;
+    this.#api = client.api;
+    this.#env = client.env;
     wireguard.on("message", (data, from) => this.arrived.push({ data, port: from.port, address: from.address }));
   }
 
-  /** Starts the service; `wireguardPort` stands for WireGuard's port instead of the bench's own socket. */
-  static async start(wireguardPort?: number): Promise<Bench> {
+  /**
+   * Starts the service; `wireguardPort` stands for WireGuard's port instead of the bench's own socket, and `tls`
+   * serves the listener over TLS as `--api-tls-cert` does, the client trusting `tls.caFile`.
+   */
+  static async start(
+    options: { wireguardPort?: number; tls?: { pair: TlsSource; caFile: string } } = {},
+  ): Promise<Bench> {
     const wireguard = dgram.createSocket("udp4");
     await new Promise<void>((resolve) => wireguard.bind(0, "127.0.0.1", resolve));
     const tunnel = new GrpcTunnel({
       installationId: "",
-      wireguardPort: wireguardPort ?? wireguard.address().port,
+      wireguardPort: options.wireguardPort ?? wireguard.address().port,
       identify: (address) => address === ADDRESS ? { serverUuid: UUID } : undefined,
     });
-    const server = await startGrpcServer({ host: "127.0.0.1", port: 0, services: [tunnel.service()] });
-    return new Bench(tunnel, wireguard, server);
+    const server = await startGrpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      services: [tunnel.service()],
+      tls: options.tls?.pair,
+    });
+    const client: { api: string; env: Record<string, string> } = options.tls
+      ? { api: `https://127.0.0.1:${server.port}`, env: { TLS_CA_FILE: options.tls.caFile } }
+      : { api: `127.0.0.1:${server.port}`, env: {} };
+    return new Bench(tunnel, wireguard, server, client);
   }
 
   /** One stream from the Python client (see `grpc_tunnel_node.py stream`). */
@@ -74,12 +101,17 @@ class Bench implements AsyncDisposable {
     const args = [
       NODE,
       "stream",
-      `127.0.0.1:${this.server.port}`,
+      this.#api,
       virtual,
       JSON.stringify(encoded),
       String(holdSeconds),
     ];
-    const output = await new Deno.Command(PYTHON, { args: [...args, mode], stdout: "piped", stderr: "piped" }).output();
+    const output = await new Deno.Command(PYTHON, {
+      args: [...args, mode],
+      env: this.#env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
     const text = new TextDecoder();
     ok(output.success, text.decode(output.stderr));
     return JSON.parse(text.decode(output.stdout));
@@ -156,35 +188,51 @@ Deno.test({ name: "tunnel streams are refused with the reference's errors", igno
   equal(bench.arrived.length, 0);
 });
 
+/** Datagrams both ways through one stream of `bench`'s client, from a relay socket that closes with the stream. */
+async function relaysBothWays(bench: Bench): Promise<void> {
+  const sent = [bytes(148, 1), bytes(32, 2), bytes(MAX_DATAGRAM, 3)];
+  const result = bench.stream(VIRTUAL, sent.map((data) => ({ data })), 4);
+  await bench.until(() => bench.arrived.length === 3, "three datagrams at WireGuard's port");
+  const [{ port }] = bench.arrived;
+  deepEqual(bench.arrived.map((a) => [Buffer.from(a.data).toString("hex"), a.port, a.address]), [
+    ...sent.map((data) => [data.toHex(), port, "127.0.0.1"]),
+  ]);
+  equal(bench.tunnel.open, 1);
+  // WireGuard answers to the socket the datagrams came from; another sender's datagram there is not relayed.
+  const stranger = dgram.createSocket("udp4");
+  stranger.send(bytes(64, 9), port, "127.0.0.1", () => stranger.close());
+  for (const fill of [4, 5]) bench.wireguard.send(bytes(92, fill), port, "127.0.0.1");
+  deepEqual(await result, { code: null, details: "", received: 2 });
+  const { datagramsIn, bytesIn, datagramsOut, bytesOut } = bench.tunnel.counters;
+  deepEqual({ datagramsIn, bytesIn, datagramsOut, bytesOut }, {
+    datagramsIn: 3,
+    bytesIn: 148 + 32 + MAX_DATAGRAM,
+    datagramsOut: 2,
+    bytesOut: 184,
+  });
+  // The stream's end closes its socket.
+  await bench.until(() => bench.tunnel.open === 0, "the stream to end");
+  ok(await portFree(port), `port ${port} is closed`);
+}
+
 Deno.test(
   { name: "a stream's datagrams reach WireGuard's port from a socket of its own, and back", ignore },
   async () => {
     await using bench = await Bench.start();
-    const sent = [bytes(148, 1), bytes(32, 2), bytes(MAX_DATAGRAM, 3)];
-    const result = bench.stream(VIRTUAL, sent.map((data) => ({ data })), 4);
-    await bench.until(() => bench.arrived.length === 3, "three datagrams at WireGuard's port");
-    const [{ port }] = bench.arrived;
-    deepEqual(bench.arrived.map((a) => [Buffer.from(a.data).toString("hex"), a.port, a.address]), [
-      ...sent.map((data) => [data.toHex(), port, "127.0.0.1"]),
-    ]);
-    equal(bench.tunnel.open, 1);
-    // WireGuard answers to the socket the datagrams came from; another sender's datagram there is not relayed.
-    const stranger = dgram.createSocket("udp4");
-    stranger.send(bytes(64, 9), port, "127.0.0.1", () => stranger.close());
-    for (const fill of [4, 5]) bench.wireguard.send(bytes(92, fill), port, "127.0.0.1");
-    deepEqual(await result, { code: null, details: "", received: 2 });
-    const { datagramsIn, bytesIn, datagramsOut, bytesOut } = bench.tunnel.counters;
-    deepEqual({ datagramsIn, bytesIn, datagramsOut, bytesOut }, {
-      datagramsIn: 3,
-      bytesIn: 148 + 32 + MAX_DATAGRAM,
-      datagramsOut: 2,
-      bytesOut: 184,
-    });
-    // The stream's end closes its socket.
-    await bench.until(() => bench.tunnel.open === 0, "the stream to end");
-    ok(await portFree(port), `port ${port} is closed`);
+    await relaysBothWays(bench);
   },
 );
+
+Deno.test({
+  name: "the same over TLS, as on the Provision API's TLS listener (Talos dials the tunnel as it dials the API)",
+  ignore: skipUnless("WireGuard-over-gRPC service over TLS", ...PYTHON_GRPC, OPENSSL),
+}, async () => {
+  await using ca = await TestCa.temporary();
+  const issued = await ca.issue("api", ["localhost", "127.0.0.1"]);
+  using pair = await ReloadingTlsPair.open(issued);
+  await using bench = await Bench.start({ tls: { pair, caFile: ca.caFile } });
+  await relaysBothWays(bench);
+});
 
 Deno.test({ name: "a second stream for one machine ends the first with ABORTED peer replaced", ignore }, async () => {
   await using bench = await Bench.start();
@@ -230,7 +278,7 @@ Deno.test(
     const flooder = new Deno.Command(PYTHON, { args: [NODE, "flood", "80000"], stdout: "piped" }).spawn();
     const lines = lineReader(flooder.stdout);
     const { port } = JSON.parse(await lines.next());
-    await using bench = await Bench.start(port);
+    await using bench = await Bench.start({ wireguardPort: port });
     const before = heldBytes();
     const result = bench.stream(VIRTUAL, [{ data: bytes(32, 1) }], 8, "no-read");
     const { sent } = JSON.parse(await lines.next());

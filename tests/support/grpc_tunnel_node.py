@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """The node side of WireGuard over gRPC, written for the tests from the protocol's facts (PROTOCOL.md §3) and
 independent of the product's code: Python grpcio, and PeerPacket {bytes Data = 2} encoded by hand (no .proto).
+API is dialled as Talos dials siderolink.api (talos_node.py's open_channel): `https://HOST:PORT` is TLS, trusting
+TLS_CA_FILE from the environment, else cleartext h2c.
 
 Usage:
   grpc_tunnel_node.py relay API VIRTUAL LISTEN_PORT [RETRY_SECONDS]
@@ -20,6 +22,7 @@ Usage:
 """
 
 import json
+import os
 import queue
 import signal
 import socket
@@ -28,6 +31,8 @@ import threading
 import time
 
 import grpc
+
+from talos_node import open_channel
 
 METHOD = "/sidero.link.WireGuardOverGRPCService/CreateStream"
 METADATA_KEY = "x-siderolink-ipv6-addr"
@@ -113,7 +118,7 @@ def relay(api, virtual, listen_port, retry_seconds="10"):
                 pass
 
     threading.Thread(target=from_wireguard, daemon=True).start()
-    with grpc.insecure_channel(api) as channel:
+    with open_channel(api, os.environ.get("TLS_CA_FILE")) as channel:
         while True:
             done = threading.Event()
 
@@ -148,7 +153,7 @@ def stream(api, virtual, messages_json, hold_seconds, mode="read"):
         finished.wait()
 
     received = 0
-    with grpc.insecure_channel(api) as channel:
+    with open_channel(api, os.environ.get("TLS_CA_FILE")) as channel:
         responses = open_stream(channel, virtual, requests(), lambda raw: raw)
         if mode == "no-read":
             # Reads nothing for HOLD_SECONDS, then takes what was held for it (for at most 2 s more).
