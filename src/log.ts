@@ -14,6 +14,7 @@ import {
   type LogLevel,
   type LogRecord,
 } from "@logtape/logtape";
+import { writeAllSync } from "./output.ts";
 
 /** The levels `--log-level` accepts, most verbose first. */
 export const LOG_LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
@@ -22,7 +23,7 @@ const encoder = new TextEncoder();
 
 /** Writes all of `bytes` to stderr, looping over partial writes. */
 export function writeStderr(bytes: Uint8Array): void {
-  for (let offset = 0; offset < bytes.length;) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+  writeAllSync(Deno.stderr, bytes);
 }
 
 /**

@@ -8,14 +8,12 @@
 import { Command, Option } from "commander";
 import { colour, formatAge, formatBytes, table } from "../control/format.ts";
 import { controlGet } from "../control/client.ts";
-import { type PeersReport, peersReport, type PeerView } from "../control/peers.ts";
-import { MachineRegistry } from "../machines/registry.ts";
-import { MachineStore } from "../machines/store.ts";
-import { SqliteState } from "../state/sqlite.ts";
-import { openDevice } from "../wireguard/select.ts";
+import type { PeersReport, PeerView } from "../control/peers.ts";
+import { writeAllSync } from "../output.ts";
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR, envName } from "./options.ts";
 
-interface PeersOptions {
+/** The options of `peers`. */
+export interface PeersOptions {
   json?: boolean;
   dump?: boolean;
   controlSocket: string;
@@ -43,30 +41,28 @@ export function peersCommand(): Command {
         .default("auto").env(envName("wireguard-backend")),
     )
     .action(async (options: PeersOptions) => {
-      const report = options.direct ? await readDirect(options) : await readFromDaemon(options.controlSocket);
+      // The state store and the device code load only for --direct: asking the daemon needs neither.
+      const report = options.direct
+        ? await (await import("./peers_direct.ts")).readDirect(options)
+        : await readFromDaemon(options.controlSocket);
       const now = new Date();
-      if (options.json) console.log(JSON.stringify(report.peers, null, 2));
-      else if (options.dump) { for (const peer of report.peers) console.log(dumpLine(peer)); }
-      else console.log(peersTable(report, now, Deno.stdout.isTerminal()));
+      const text = options.json
+        ? JSON.stringify(report.peers, null, 2)
+        : options.dump
+        ? report.peers.map(dumpLine).join("\n")
+        : peersTable(report, now, Deno.stdout.isTerminal());
+      try {
+        // One write of the whole text: console.log costs as much again at 10,000 peers.
+        writeAllSync(Deno.stdout, new TextEncoder().encode(text === "" ? "" : `${text}\n`));
+      } catch (error) {
+        if (error instanceof Deno.errors.BrokenPipe) return; // the reader went away (`| head`): nothing to say
+        throw error;
+      }
     });
 }
 
 async function readFromDaemon(socket: string): Promise<PeersReport> {
   return await (await controlGet(socket, "/v1/peers", "or use --direct as root")).json() as PeersReport;
-}
-
-async function readDirect(options: PeersOptions): Promise<PeersReport> {
-  console.error(`note: reading ${options.interface} and ${options.stateDir} directly, not asking the daemon`);
-  using state = SqliteState.open(options.stateDir, "read");
-  const machines = new MachineStore(state);
-  const device = openDevice(options.wireguardBackend, options.interface);
-  try {
-    const records = machines.list();
-    const registry = new MachineRegistry(records, new Map());
-    return peersReport(await device.read(), device.backend, records, registry.identityOf.bind(registry), new Date());
-  } finally {
-    await device.close();
-  }
 }
 
 /** One `wg show dump` peer line (public key, preshared key, endpoint, allowed IPs, handshake, rx, tx, keepalive) plus the UUID. */

@@ -49,7 +49,7 @@ export function formatBytes(bytes: number): string {
 export function table(header: string[], rows: string[][]): string {
   // ANSI colour codes start with ESC, a control character on purpose.
   // deno-lint-ignore no-control-regex
-  const visible = (cell: string) => cell.replace(/\x1b\[[0-9;]*m/g, "").length;
+  const visible = (cell: string) => cell.includes("\x1b") ? cell.replace(/\x1b\[[0-9;]*m/g, "").length : cell.length;
   const widths = header.map((title, column) => Math.max(visible(title), ...rows.map((row) => visible(row[column]))));
   return [header, ...rows].map((row) =>
     row.map((cell, column) => column === row.length - 1 ? cell : cell + " ".repeat(widths[column] - visible(cell)))

@@ -21,7 +21,7 @@ import type { MachineRecord } from "./store.ts";
 export class MachineRegistry {
   #inventory: Inventory;
   readonly #byAddress = new Map<string, MachineRecord>();
-  readonly #addressOf = new Map<string, string>();
+  readonly #byUuid = new Map<string, MachineRecord>();
 
   constructor(records: Iterable<MachineRecord>, inventory: Inventory) {
     this.#inventory = inventory;
@@ -51,12 +51,17 @@ export class MachineRegistry {
     return this.#inventory.has(uuid);
   }
 
-  /** Takes a machine's new or changed record after a provision. */
+  /** Takes a machine's new or changed record (after a provision, or peer GC forgetting its key). */
   update(record: MachineRecord): void {
-    const previous = this.#addressOf.get(record.uuid);
+    const previous = this.#byUuid.get(record.uuid)?.address;
     if (previous !== undefined && previous !== record.address) this.#byAddress.delete(previous);
-    this.#addressOf.set(record.uuid, record.address);
+    this.#byUuid.set(record.uuid, record);
     this.#byAddress.set(record.address, record);
+  }
+
+  /** Every record it holds, as last updated, in no particular order. */
+  records(): MachineRecord[] {
+    return [...this.#byUuid.values()];
   }
 
   /** Replaces the inventory; identities follow at once. */

@@ -5,8 +5,6 @@
  * @module
  */
 
-import { splitHostPort } from "../hostport.ts";
-
 /** The loopback address every relay socket binds, and on which the relay reaches WireGuard's listen port. */
 export const RELAY_HOST = "127.0.0.1";
 
@@ -28,5 +26,6 @@ export type Transport = "udp" | "grpc";
  */
 export function transportOf(endpoint: string | undefined): Transport | undefined {
   if (endpoint === undefined) return undefined;
-  return splitHostPort(endpoint).host === RELAY_HOST ? "grpc" : "udp";
+  // The relay host is IPv4, so its endpoints are exactly "127.0.0.1:port" (no brackets to strip).
+  return endpoint.startsWith(`${RELAY_HOST}:`) ? "grpc" : "udp";
 }

@@ -96,11 +96,18 @@ export function encodeSetRequest(config: DeviceConfig): string {
  */
 export function checkReply(reply: string, device: string): [string, string][] {
   if (!reply.endsWith("\n\n")) throw new Error(`UAPI reply from ${device} is truncated`);
-  const pairs = reply.slice(0, -2).split("\n").map((line): [string, string] => {
-    const equals = line.indexOf("=");
-    if (equals <= 0) throw new Error(`UAPI reply from ${device} has a malformed line "${line}"`);
-    return [line.slice(0, equals), line.slice(equals + 1)];
-  });
+  // One pass with indexOf: a reply of 10,000 peers has about 130,000 lines.
+  const pairs: [string, string][] = [];
+  const end = reply.length - 1;
+  for (let start = 0; start < end;) {
+    const newline = reply.indexOf("\n", start);
+    const equals = reply.indexOf("=", start);
+    if (equals <= start || equals > newline) {
+      throw new Error(`UAPI reply from ${device} has a malformed line "${reply.slice(start, newline)}"`);
+    }
+    pairs.push([reply.slice(start, equals), reply.slice(equals + 1, newline)]);
+    start = newline + 1;
+  }
   const last = pairs.pop();
   if (last?.[0] !== "errno" || !/^-?\d+$/.test(last[1])) {
     throw new Error(`UAPI reply from ${device} does not end with errno=N`);
@@ -172,6 +179,8 @@ export function parseGetReply(pairs: [string, string][]): UapiDevice {
  * ```
  */
 export function canonicalCidr(text: string): string {
+  // Most SideroLink addresses have no zero group: eight groups without leading zeros are canonical as they are.
+  if (NO_ZERO_GROUP_IPV6_CIDR.test(text)) return text;
   try {
     return formatCidr(parseCidr(text, "allowed IP"));
   } catch {
@@ -179,19 +188,39 @@ export function canonicalCidr(text: string): string {
   }
 }
 
+const NO_ZERO_GROUP_IPV6_CIDR =
+  /^(?:[1-9a-f][0-9a-f]{0,3}:){7}[1-9a-f][0-9a-f]{0,3}\/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9])$/;
+
 function hexKey(key: Uint8Array, what: string): string {
   if (key.length !== KEY_LENGTH) throw new UsageError(`${what} must be ${KEY_LENGTH} bytes, got ${key.length}`);
   return formatKeyHex(key);
 }
 
 function parseHexKey(text: string, what: string): Uint8Array {
-  if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`UAPI ${what} is not 64 lowercase hex digits`);
-  return Uint8Array.fromHex(text);
+  if (text.length !== 2 * KEY_LENGTH || text !== text.toLowerCase()) throw notHexKey(what);
+  try {
+    return Uint8Array.fromHex(text);
+  } catch {
+    throw notHexKey(what);
+  }
+}
+
+function notHexKey(what: string): Error {
+  return new Error(`UAPI ${what} is not 64 lowercase hex digits`);
 }
 
 function parseCount(text: string, what: string): number {
-  if (!/^\d+$/.test(text)) throw new Error(`UAPI ${what} "${text}" is not a non-negative integer`);
+  // A loop over the digits: six of these per peer, 60,000 in a read of 10,000 peers.
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x30 || code > 0x39) throw notCount(text, what);
+  }
+  if (text.length === 0) throw notCount(text, what);
   return Number(text);
+}
+
+function notCount(text: string, what: string): Error {
+  return new Error(`UAPI ${what} "${text}" is not a non-negative integer`);
 }
 
 function checkUint16(value: number, what: string): number {
