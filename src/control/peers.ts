@@ -5,10 +5,12 @@
  */
 
 import { formatKey } from "../keys.ts";
+import type { MachineDirectory } from "../machines/directory.ts";
 import type { MachineIdentity } from "../machines/identity.ts";
 import type { MachineRecord } from "../machines/store.ts";
 import { type Transport, transportOf } from "../tunnel/endpoint.ts";
-import type { DeviceInfo } from "../wireguard/device.ts";
+import type { Device, DeviceInfo } from "../wireguard/device.ts";
+import type { ControlRoute } from "./server.ts";
 
 /** A peer counts as down after this long without a handshake (PROTOCOL.md §7). */
 export const PEER_DOWN_AFTER_MS = 275_000;
@@ -114,5 +116,30 @@ export function peersReport(
       listenPort: info.listenPort,
     },
     peers,
+  };
+}
+
+/**
+ * The control API's `/v1/peers`: the report of `device` and `directory` now. Its `Server-Timing` header gives the
+ * milliseconds of each stage (`device`: the read, `join`, `json`), which the benchmark reports at fleet size.
+ */
+export function peersRoute(device: Device, directory: MachineDirectory): ControlRoute {
+  return async () => {
+    const started = performance.now();
+    const info = await device.read();
+    const read = performance.now();
+    const report = peersReport(
+      info,
+      device.backend,
+      directory.list(),
+      (_uuid, record) => directory.identityOf(record),
+      new Date(),
+    );
+    const joined = performance.now();
+    const body = JSON.stringify(report);
+    const done = performance.now();
+    const timing = [["device", read - started], ["join", joined - read], ["json", done - joined]]
+      .map(([name, ms]) => `${name};dur=${(ms as number).toFixed(1)}`).join(", ");
+    return new Response(body, { headers: { "content-type": "application/json", "server-timing": timing } });
   };
 }

@@ -36,7 +36,7 @@ export interface EmbeddedDirectoryOptions {
 }
 
 /**
- * Machines in the state database.
+ * Machines in the state database, every record also held in memory (the registry) and read from there.
  *
  * @example
  * ```ts
@@ -70,7 +70,7 @@ export class EmbeddedDirectory implements MachineDirectory {
     }
   }
 
-  /** From memory: the registry holds every record as last written (at 10,000 machines, the query took 40 ms). */
+  /** At 10,000 machines, reading them from the database took 40 ms. */
   list(): readonly MachineRecord[] {
     return this.#registry.records();
   }
@@ -84,18 +84,18 @@ export class EmbeddedDirectory implements MachineDirectory {
   }
 
   holderOfAddress(address: string): string | undefined {
-    return this.#machines.byAddress(address)?.uuid;
+    return this.#registry.atAddress(address)?.uuid;
   }
 
   holderOfKey(publicKey: string): string | undefined {
-    return this.#machines.byPublicKey(publicKey)?.uuid;
+    return this.#registry.withKey(publicKey)?.uuid;
   }
 
   admit(uuid: string): Promise<Admission> {
     if (this.#accept === "known" && !this.#registry.listed(uuid)) {
       return Promise.reject(new DirectoryRefusal(status.NOT_FOUND, `server ${uuid} is not in the inventory`));
     }
-    const record = this.#machines.get(uuid);
+    const record = this.#registry.record(uuid);
     return Promise.resolve({
       uuid,
       address: record?.address,
@@ -105,15 +105,13 @@ export class EmbeddedDirectory implements MachineDirectory {
   }
 
   recordProvision(admission: Admission, record: ProvisionRecord, at: Date): Promise<void> {
-    this.#machines.recordProvision(record, admission.identity, at);
-    this.#registry.update(this.#machines.get(record.uuid)!);
+    this.#registry.update(this.#machines.recordProvision(record, admission.identity, at));
     return Promise.resolve();
   }
 
   clearPublicKey(uuid: string, publicKey: string): Promise<void> {
-    this.#machines.clearPublicKey(uuid, publicKey);
-    const record = this.#machines.get(uuid);
-    if (record) this.#registry.update(record);
+    const cleared = this.#machines.clearPublicKey(uuid, publicKey);
+    if (cleared) this.#registry.update(cleared);
     return Promise.resolve();
   }
 

@@ -1,6 +1,7 @@
 /**
- * The in-memory index from SideroLink address to machine identity, which annotates every log line and event.
- * It follows every provision and every inventory reload, and moves a machine when its address changes.
+ * The machine records in memory, indexed by UUID, SideroLink address and public key: the address to identity
+ * lookup annotates every log line and event, the others answer provisions and `peers` without a query. It follows
+ * every provision, every cleared key and every inventory reload, and moves a machine when its address changes.
  *
  * @module
  */
@@ -22,6 +23,7 @@ export class MachineRegistry {
   #inventory: Inventory;
   readonly #byAddress = new Map<string, MachineRecord>();
   readonly #byUuid = new Map<string, MachineRecord>();
+  readonly #byKey = new Map<string, MachineRecord>();
 
   constructor(records: Iterable<MachineRecord>, inventory: Inventory) {
     this.#inventory = inventory;
@@ -53,10 +55,29 @@ export class MachineRegistry {
 
   /** Takes a machine's new or changed record (after a provision, or peer GC forgetting its key). */
   update(record: MachineRecord): void {
-    const previous = this.#byUuid.get(record.uuid)?.address;
-    if (previous !== undefined && previous !== record.address) this.#byAddress.delete(previous);
+    const previous = this.#byUuid.get(record.uuid);
+    if (previous !== undefined && previous.address !== record.address) this.#byAddress.delete(previous.address);
+    if (previous?.publicKey !== undefined && previous.publicKey !== record.publicKey) {
+      this.#byKey.delete(previous.publicKey);
+    }
     this.#byUuid.set(record.uuid, record);
     this.#byAddress.set(record.address, record);
+    if (record.publicKey !== undefined) this.#byKey.set(record.publicKey, record);
+  }
+
+  /** The record of `uuid`, if it has one. */
+  record(uuid: string): MachineRecord | undefined {
+    return this.#byUuid.get(uuid);
+  }
+
+  /** The record holding `address`, if any. */
+  atAddress(address: string): MachineRecord | undefined {
+    return this.#byAddress.get(address);
+  }
+
+  /** The record whose current key is `publicKey` (base64), if any. */
+  withKey(publicKey: string): MachineRecord | undefined {
+    return this.#byKey.get(publicKey);
   }
 
   /** Every record it holds, as last updated, in no particular order. */

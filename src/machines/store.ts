@@ -67,22 +67,6 @@ export class MachineStore {
     return row && fromRow(row);
   }
 
-  /** The server that holds `address`, if any. */
-  byAddress(address: string): MachineRecord | undefined {
-    const row = this.#state.query(() =>
-      this.#state.statement(`SELECT ${COLUMNS} FROM machines WHERE address = ?`).get(address) as Row | undefined
-    );
-    return row && fromRow(row);
-  }
-
-  /** The server whose current key is `publicKey` (base64), if any. */
-  byPublicKey(publicKey: string): MachineRecord | undefined {
-    const row = this.#state.query(() =>
-      this.#state.statement(`SELECT ${COLUMNS} FROM machines WHERE public_key = ?`).get(publicKey) as Row | undefined
-    );
-    return row && fromRow(row);
-  }
-
   /** Every record, by UUID. */
   list(): MachineRecord[] {
     const rows = this.#state.query(() =>
@@ -91,20 +75,24 @@ export class MachineStore {
     return rows.map(fromRow);
   }
 
-  /** Records a provision: creates the machine or updates its key, token, version and last time. */
+  /**
+   * Records a provision: creates the machine or updates its key, token, version and last time. Returns the record
+   * as stored, read back in the same statement.
+   */
   recordProvision(
     record: { uuid: string; address: string; publicKey: string; nodeUniqueToken?: string; talosVersion?: string },
     identity: MachineIdentity | undefined,
     at: Date,
-  ): void {
-    this.#state.query(() =>
+  ): MachineRecord {
+    const row = this.#state.query(() =>
       this.#state.statement(
         `INSERT INTO machines (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (uuid) DO UPDATE SET public_key = excluded.public_key,
            node_unique_token = excluded.node_unique_token, talos_version = excluded.talos_version,
            last_provisioned_at = excluded.last_provisioned_at, namespace = excluded.namespace,
-           cluster = excluded.cluster, metal_machine = excluded.metal_machine, machine = excluded.machine`,
-      ).run(
+           cluster = excluded.cluster, metal_machine = excluded.metal_machine, machine = excluded.machine
+         RETURNING ${COLUMNS}`,
+      ).get(
         record.uuid,
         record.address,
         record.publicKey,
@@ -116,21 +104,22 @@ export class MachineStore {
         identity?.cluster ?? null,
         identity?.metalMachine ?? null,
         identity?.machine ?? null,
-      )
+      ) as unknown as Row
     );
+    return fromRow(row);
   }
 
   /**
    * Forgets a machine's key `publicKey` (its peer was removed); the address stays reserved for it. A key that
-   * changed meanwhile (the machine provisioned again) is kept.
+   * changed meanwhile (the machine provisioned again) is kept. Returns the changed record, if it changed.
    */
-  clearPublicKey(uuid: string, publicKey: string): void {
-    this.#state.query(() =>
-      this.#state.statement("UPDATE machines SET public_key = NULL WHERE uuid = ? AND public_key = ?").run(
-        uuid,
-        publicKey,
-      )
+  clearPublicKey(uuid: string, publicKey: string): MachineRecord | undefined {
+    const row = this.#state.query(() =>
+      this.#state.statement(
+        `UPDATE machines SET public_key = NULL WHERE uuid = ? AND public_key = ? RETURNING ${COLUMNS}`,
+      ).get(uuid, publicKey) as Row | undefined
     );
+    return row && fromRow(row);
   }
 }
 

@@ -13,7 +13,7 @@ Deno.test("a provision creates the record, a second one updates key, token, vers
     serverUuid: UUID,
     cluster: "prod",
   }, AT);
-  machines.recordProvision(
+  const stored = machines.recordProvision(
     { uuid: UUID, address: "fd00::ignored", publicKey: "key-2", nodeUniqueToken: "t" },
     undefined,
     LATER,
@@ -26,9 +26,7 @@ Deno.test("a provision creates the record, a second one updates key, token, vers
     firstProvisionedAt: AT.toISOString(),
     lastProvisionedAt: LATER.toISOString(),
   });
-  equal(machines.byAddress("fd00::a")?.uuid, UUID);
-  equal(machines.byPublicKey("key-2")?.uuid, UUID);
-  equal(machines.byPublicKey("key-1"), undefined);
+  deepEqual(stored, machines.get(UUID), "it returns the record as stored");
   deepEqual(machines.list().map((record) => record.uuid), [UUID]);
 });
 
@@ -36,9 +34,9 @@ Deno.test("peer GC clears a key only if the machine has not provisioned again me
   using state = SqliteState.open(Deno.makeTempDirSync(), "create");
   const machines = new MachineStore(state);
   machines.recordProvision({ uuid: UUID, address: "fd00::a", publicKey: "key-2" }, undefined, AT);
-  machines.clearPublicKey(UUID, "key-1");
+  equal(machines.clearPublicKey(UUID, "key-1"), undefined, "nothing changed");
   equal(machines.get(UUID)?.publicKey, "key-2", "a newer key stays");
-  machines.clearPublicKey(UUID, "key-2");
+  deepEqual(machines.clearPublicKey(UUID, "key-2"), machines.get(UUID));
   equal(machines.get(UUID)?.publicKey, undefined);
   equal(machines.get(UUID)?.address, "fd00::a", "the address stays reserved");
 });

@@ -14,6 +14,7 @@ import { formatKey, parseKey } from "../keys.ts";
 import { logger } from "../log.ts";
 import { DirectoryRefusal, DirectoryUnavailable, type MachineDirectory } from "../machines/directory.ts";
 import type { Device } from "../wireguard/device.ts";
+import { PeerWrites } from "../wireguard/peer_writes.ts";
 
 /** What a machine sends (field names as protobufjs decodes them). */
 export interface ProvisionRequest {
@@ -75,9 +76,12 @@ export class Provisioner {
   readonly #options: ProvisionerOptions;
   readonly #tokenDigest?: Uint8Array;
   readonly #queues = new Map<string, Promise<unknown>>();
+  /** Concurrent provisions share device writes. */
+  readonly #peerWrites: PeerWrites;
 
   constructor(options: ProvisionerOptions) {
     this.#options = options;
+    this.#peerWrites = new PeerWrites(options.device);
     if (options.joinToken !== undefined) this.#tokenDigest = digest(options.joinToken);
   }
 
@@ -90,7 +94,7 @@ export class Provisioner {
   }
 
   async #provision(uuid: string, publicKey: string, request: ProvisionRequest): Promise<ProvisionResponse> {
-    const { directory, device } = this.#options;
+    const { directory } = this.#options;
     const admission = await fromDirectory("read the machine", () => directory.admit(uuid));
     const existing = admission.publicKey;
     const address = admission.address ?? formatIPv6(nodeAddress(this.#options.installationId, uuid));
@@ -113,12 +117,10 @@ export class Provisioner {
     // Talos makes a new key at every boot: the old key's peer goes in the same batch that adds the new one.
     const oldKey = existing !== undefined && existing !== publicKey ? existing : undefined;
     try {
-      await device.configure({
-        peers: [
-          ...(oldKey ? [{ publicKey: Uint8Array.fromBase64(oldKey), remove: true }] : []),
-          { publicKey: Uint8Array.fromBase64(publicKey), replaceAllowedIPs: true, allowedIPs: [`${address}/128`] },
-        ],
-      });
+      await this.#peerWrites.apply([
+        ...(oldKey ? [{ publicKey: Uint8Array.fromBase64(oldKey), remove: true }] : []),
+        { publicKey: Uint8Array.fromBase64(publicKey), replaceAllowedIPs: true, allowedIPs: [`${address}/128`] },
+      ]);
     } catch (error) {
       log.error("could not add the peer of server {uuid}: {error}", { uuid, error: (error as Error).message });
       throw new ProvisionError(status.INTERNAL, `could not configure the WireGuard peer: ${(error as Error).message}`);
@@ -149,12 +151,10 @@ export class Provisioner {
   /** Takes the new key's peer off the device again and puts the old key's back; failures are logged. */
   async #undoPeer(uuid: string, publicKey: string, oldKey: string | undefined, address: string): Promise<void> {
     try {
-      await this.#options.device.configure({
-        peers: [
-          { publicKey: Uint8Array.fromBase64(publicKey), remove: true },
-          ...(oldKey ? [{ publicKey: Uint8Array.fromBase64(oldKey), allowedIPs: [`${address}/128`] }] : []),
-        ],
-      });
+      await this.#peerWrites.apply([
+        { publicKey: Uint8Array.fromBase64(publicKey), remove: true },
+        ...(oldKey ? [{ publicKey: Uint8Array.fromBase64(oldKey), allowedIPs: [`${address}/128`] }] : []),
+      ]);
     } catch (error) {
       log.error("could not undo the peer change of server {uuid}: {error}", {
         uuid,

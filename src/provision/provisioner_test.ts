@@ -35,9 +35,18 @@ class MemoryDevice implements Device {
   async close() {}
 }
 
-async function setup(options: { joinToken?: string; accept?: "any" | "known"; endpoints?: string[] } = {}) {
+async function setup(
+  options: {
+    joinToken?: string;
+    accept?: "any" | "known";
+    endpoints?: string[];
+    /** Writes records into the state before the directory opens it, as an earlier run would have left them. */
+    seed?: (state: SqliteState) => void;
+  } = {},
+) {
   const state = SqliteState.open(Deno.makeTempDirSync(), "create");
   const { installationId, privateKey } = state.installation();
+  options.seed?.(state);
   const machines = new MachineStore(state);
   const directory = new EmbeddedDirectory({
     state,
@@ -186,18 +195,20 @@ Deno.test("refusals carry the gRPC status Talos expects", async () => {
 });
 
 Deno.test("one key cannot take over another machine's peer, nor one address two machines", async () => {
-  const { state, provisioner } = await setup();
+  const squatter = "00000000-0000-0000-0000-000000000004";
+  const { state, provisioner } = await setup({
+    seed: (state) =>
+      state.db.prepare("INSERT INTO machines (uuid, address) VALUES (?, ?)").run(
+        squatter,
+        formatIPv6(nodeAddress(state.installation().installationId, "00000000-0000-0000-0000-000000000005")),
+      ),
+  });
   using _ = state;
   const key = await newKey();
   await provisioner.provision({ nodeUuid: UUID, nodePublicKey: key });
   await rejects(
     provisioner.provision({ nodeUuid: "00000000-0000-0000-0000-000000000002", nodePublicKey: key }),
     refusedWith(status.ALREADY_EXISTS, new RegExp(`in use by server ${UUID}`)),
-  );
-  const squatter = "00000000-0000-0000-0000-000000000004";
-  state.db.prepare("INSERT INTO machines (uuid, address) VALUES (?, ?)").run(
-    squatter,
-    formatIPv6(nodeAddress(state.installation().installationId, "00000000-0000-0000-0000-000000000005")),
   );
   await rejects(
     provisioner.provision({ nodeUuid: "00000000-0000-0000-0000-000000000005", nodePublicKey: await newKey() }),

@@ -9,7 +9,7 @@ import { serverAddress } from "../addressing.ts";
 import { bindWhenAvailable } from "../bind_retry.ts";
 import { EventLineFeed, eventsRoute } from "../control/events_route.ts";
 import { logsRoute } from "../control/logs_route.ts";
-import { peersReport } from "../control/peers.ts";
+import { peersRoute } from "../control/peers.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import { EventSink } from "../events/sink.ts";
 import { eventSinkHandlers, eventSinkServiceDefinition } from "../events/service.ts";
@@ -160,16 +160,7 @@ export class Daemon {
       "/v1/logs": logsRoute(logs.store),
       "/v1/events": eventsRoute(eventLines),
       "/v1/counters": () => Response.json({ logs: logs.counters }),
-      "/v1/peers": async () =>
-        Response.json(
-          peersReport(
-            await device.read(),
-            device.backend,
-            directory.list(),
-            (_uuid, record) => directory.identityOf(record),
-            new Date(),
-          ),
-        ),
+      "/v1/peers": peersRoute(device, directory),
     });
     this.#closers.push({ name: "control socket", close: () => control.close() });
     if (config.peerGcAfterMs !== undefined) this.#startPeerGc(device, directory, config.peerGcAfterMs);

@@ -19,6 +19,10 @@ Usage:
                                                          -> provisions COUNT new UUIDs (random keys; the first COUNT
                                                             lines of UUID_FILE when given, TOKEN "-" for none) over
                                                             one channel from THREADS threads; one JSON line of figures
+  talos_node.py provision-verify API COUNT THREADS TOKEN IFACE
+                                                         -> provisions COUNT new UUIDs from THREADS threads at once;
+                                                            right after each reply, `wg show IFACE allowed-ips` must
+                                                            hold the machine's address; one JSON line of figures
   talos_node.py publish SINK EVENTS_JSON                 -> one JSON line per event: {"id", "code", "details"}
   talos_node.py send-logs HOST PORT RECORDS_FILE [SOURCE] -> sends the file's bytes over one TCP connection
                                                             (from SOURCE, when given)
@@ -181,6 +185,39 @@ def provision_many(api, count, threads, token=None, uuid_file=None):
     print(json.dumps({"count": count, "seconds": seconds, "errors": errors}))
 
 
+def provision_verify(api, count, threads, token, iface):
+    import base64
+    import concurrent.futures
+    import threading
+    import uuid as uuids
+    import grpc
+    import provision_pb2
+    import provision_pb2_grpc
+    count, threads = int(count), int(threads)
+    start = threading.Barrier(threads)
+    with open_channel(api) as channel:
+        stub = provision_pb2_grpc.ProvisionServiceStub(channel)
+
+        def call(index):
+            if index < threads:
+                start.wait()  # the first calls of every thread go out together
+            request = provision_pb2.ProvisionRequest(node_uuid=str(uuids.uuid4()), join_token=token,
+                                                     node_public_key=base64.b64encode(os.urandom(32)).decode())
+            try:
+                reply = stub.Provision(request, timeout=30)
+            except grpc.RpcError as error:
+                return {"error": error.code().name}
+            address = reply.node_address_prefix.split("/")[0] + "/128"
+            allowed = subprocess.run(["wg", "show", iface, "allowed-ips"], check=True, capture_output=True,
+                                     text=True).stdout.split()
+            return {"missing": address} if address not in allowed else {}
+
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            results = list(pool.map(call, range(count)))
+    print(json.dumps({"count": count, "errors": [r["error"] for r in results if "error" in r],
+                      "missing": [r["missing"] for r in results if "missing" in r]}))
+
+
 def event_request(event):
     """An events.EventRequest from a test's description: {"id", "type" and "payload" (a machine.<type> as JSON) or
     "type_url" and "value_hex" (raw Any bytes), "actor_id"}; without either, a request without data."""
@@ -237,7 +274,7 @@ def main():
         return
     load_stubs()
     commands = {"provision": provision, "provision-without-alpn": provision_without_alpn,
-                "provision-many": provision_many, "publish": publish}
+                "provision-many": provision_many, "provision-verify": provision_verify, "publish": publish}
     commands[command](*args)
 
 
