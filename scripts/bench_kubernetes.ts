@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { KubeApiserver } from "../tests/support/kube_apiserver.ts";
 import { NetNs } from "../tests/support/netns.ts";
 import { ServeProcess } from "../tests/support/serve_process.ts";
+import { rssMiB, settledRss } from "./bench_memory.ts";
 
 const PYTHON = "/usr/bin/python3";
 const NODE_SCRIPT = new URL("../tests/support/talos_node.py", import.meta.url).pathname;
@@ -94,6 +95,7 @@ export async function benchKubernetes(machines = 10_000): Promise<void> {
     const listMs = listLine ? JSON.parse(listLine).properties.ms : NaN;
     const provisioned = await provisionMany(uuidFile);
     const afterRss = rssMiB(full.serve.pid);
+    const settled = await settledRss(full.serve.pid);
     await full.serve.stop();
     const restarted = await start(kubernetes);
     const reconciled = restarted.serve.stderr.find((line) => line.includes("peers reconciled"));
@@ -107,10 +109,13 @@ export async function benchKubernetes(machines = 10_000): Promise<void> {
         `(the list ${listMs} ms), and ${restarted.ms.toFixed(0)} ms again with every link set (peers added: ` +
         `${reconciled ? JSON.parse(reconciled).message : "?"})`,
     );
+    const perBinding = (mib: number) => ((mib - emptyKube.rss) * 1024 * 1024 / machines).toFixed(0);
     console.log(
       `serve memory: embedded ${emptyEmbedded.rss.toFixed(0)} MiB at start, ${embeddedRss.toFixed(0)} MiB after ` +
         `${machines} provisions; kubernetes ${emptyKube.rss.toFixed(0)} MiB with no bindings, ` +
-        `${full.rss.toFixed(0)} MiB with ${machines}, ${afterRss.toFixed(0)} MiB after provisioning them all`,
+        `${full.rss.toFixed(0)} MiB with ${machines} (${perBinding(full.rss)} bytes per binding), ` +
+        `${afterRss.toFixed(0)} MiB right after provisioning them all, ${settled.mib.toFixed(0)} MiB once idle ` +
+        `(${perBinding(settled.mib)} bytes per binding; ${settled.how})`,
     );
     console.log(
       `provision: kubernetes ${rate(provisioned).toFixed(0)}/s (errors: ${JSON.stringify(provisioned.errors)}); ` +
@@ -122,11 +127,6 @@ export async function benchKubernetes(machines = 10_000): Promise<void> {
   } finally {
     await Deno.remove(work, { recursive: true });
   }
-}
-
-function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 if (import.meta.main) await benchKubernetes(Number(Deno.args[0] ?? 10_000));

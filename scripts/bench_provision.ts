@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { NetNs } from "../tests/support/netns.ts";
 import { runCli } from "../tests/support/cli.ts";
 import { ServeProcess } from "../tests/support/serve_process.ts";
+import { rssMiB, settledRss } from "./bench_memory.ts";
 
 const PYTHON = "/usr/bin/python3";
 const NODE_SCRIPT = new URL("../tests/support/talos_node.py", import.meta.url).pathname;
@@ -173,30 +174,6 @@ async function waitGone(path: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`${path} is still there`);
-}
-
-/**
- * The RSS once V8 has collected the garbage of the provisions: its memory reducer does so on its own some seconds
- * after the allocations stop (about 20 s on the test machine). Polls each second for a drop of at least 10 MiB,
- * then takes the figure 3 s later; at most 60 s.
- */
-async function settledRss(pid: number): Promise<{ mib: number; how: string }> {
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  const began = performance.now();
-  for (let previous = rssMiB(pid); performance.now() - began < 60_000; previous = Math.min(previous, rssMiB(pid))) {
-    await sleep(1000);
-    if (rssMiB(pid) < previous - 10) {
-      const seconds = (performance.now() - began) / 1000;
-      await sleep(3000);
-      return { mib: rssMiB(pid), how: `collected by V8 ${seconds.toFixed(0)} s after the last provision` };
-    }
-  }
-  return { mib: rssMiB(pid), how: "no collection within 60 s" };
-}
-
-function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 if (import.meta.main) await benchProvision(Number(Deno.args[0] ?? 10_000));

