@@ -4,6 +4,7 @@ import { type LogEntry, LogReceiver } from "./receiver.ts";
 
 const LOOPBACK = "::ffff:127.0.0.1";
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 function record(seq: number): string {
   const clock = 1_000_000 + seq;
@@ -26,7 +27,7 @@ Deno.test("a long-lived connection follows identity changes, and is closed when 
     hostname: "127.0.0.1",
     port: 0,
     identify: (address) => address === LOOPBACK ? identity : undefined,
-    sink: (entry) => entries.push(entry),
+    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
   await conn.write(encoder.encode(record(1)));
@@ -34,8 +35,8 @@ Deno.test("a long-lived connection follows identity changes, and is closed when 
   identity = { serverUuid: "u-1", cluster: "new", machine: "m" };
   await conn.write(encoder.encode(record(2)));
   await waitFor(() => entries.length === 2, "the second record");
-  assert.deepEqual(entries.map((entry) => JSON.parse(entry.line).cluster), ["old", "new"]);
-  assert.equal(JSON.parse(entries[1].line).machine, "m");
+  assert.deepEqual(entries.map((entry) => JSON.parse(decoder.decode(entry.bytes)).cluster), ["old", "new"]);
+  assert.equal(JSON.parse(decoder.decode(entries[1].bytes)).machine, "m");
   assert.equal(entries[1].boot, entries[0].boot);
 
   identity = undefined;
@@ -53,7 +54,7 @@ Deno.test("close() stops accepting and ends open connections, handing on what wa
     hostname: "127.0.0.1",
     port: 0,
     identify: () => ({ serverUuid: "u-1" }),
-    sink: (entry) => entries.push(entry),
+    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
   });
   const port = receiver.port;
   const idle = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -112,7 +113,7 @@ Deno.test("over the rate limit, a machine's lines are dropped and counted; anoth
     hostname: "127.0.0.1",
     port: 0,
     identify: () => ({ serverUuid: sender }),
-    sink: (entry) => entries.push(entry),
+    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
     rateLimit: 100,
   });
   const flood = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });

@@ -32,13 +32,15 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { logger } from "../log.ts";
-import type { HeldLines, RunInput } from "./log_table.ts";
+import { LineBatch, type LineFields } from "./line_batch.ts";
+import type { HeldLines } from "./log_table.ts";
 import { levelOf, levelsAtLeast, parseRecord, recordTimeMs, TALOS_LEVELS, type TalosLevel } from "./record.ts";
 import {
   CONTROL,
   HELD,
   MAX_RUNS_PER_REQUEST,
   RESULT,
+  type RunSpan,
   STATUS_OK,
   type StoreReply,
   type StoreRequest,
@@ -147,6 +149,8 @@ export interface LogStoreCounters {
 }
 
 const log = logger(["logs", "store"]);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Least time between two error reports of a failing database (ms). */
 const ERROR_REPORT_EVERY_MS = 10_000;
@@ -171,14 +175,16 @@ export class LogStore {
   readonly #retainAgeMs: number;
   readonly #now: () => number;
   readonly #subscribers = new Set<{ filter: CompiledFilter; listener: LogListener }>();
-  #batch: LogRow[] = [];
+  #batch = new LineBatch();
+  /** The batch last written, emptied, to be filled next (see line_batch.ts). */
+  #spare: LineBatch | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #ageTimer: ReturnType<typeof setInterval>;
   #pruneDue = false;
   #lastAgePruned = 0;
   #worker: StoreWorker | undefined;
   /** The request the worker is working on (one at a time). */
-  #inFlight: { rows: LogRow[]; runs: LogRow[][] } | undefined;
+  #inFlight: InFlight | undefined;
   /** The highest row id whose lines subscribers have had: queries see no further, so none gets a line twice. */
   #visibleRowId: number;
   #lastErrorReport = -Infinity;
@@ -211,10 +217,14 @@ export class LogStore {
 
   /** Queues a line; it is written with its batch. Never throws. */
   add(input: LogInput): void {
-    const row = input as LogRow;
-    if (this.#closed || this.#batch.length >= MAX_QUEUED_LINES) return this.#overloaded(row);
-    this.#batch.push(row);
-    if (this.#batch.length >= BATCH_LINES) this.#send();
+    this.addBytes(input.uuid, { ...input, bytes: encoder.encode(input.line) });
+  }
+
+  /** Queues a line of machine `uuid` given as bytes (copied at once); it is written with its batch. Never throws. */
+  addBytes(uuid: string, line: LineFields): void {
+    if (this.#closed || this.#batch.count >= MAX_QUEUED_LINES) return this.#overloaded(uuid, line);
+    this.#batch.add(uuid, line);
+    if (this.#batch.count >= BATCH_LINES) this.#send();
     else this.#timer ??= setTimeout(() => this.#send(), BATCH_MS);
   }
 
@@ -223,7 +233,7 @@ export class LogStore {
    * are written (or the store closes); otherwise undefined. A receiver awaits it before reading more.
    */
   backlog(): Promise<void> | undefined {
-    if (this.#closed || this.#batch.length < HIGH_WATER_LINES) return undefined;
+    if (this.#closed || this.#batch.count < HIGH_WATER_LINES) return undefined;
     this.#drained ??= Promise.withResolvers<void>();
     return this.#drained.promise;
   }
@@ -232,7 +242,7 @@ export class LogStore {
   flush(): void {
     for (;;) {
       if (this.#inFlight) this.#waitForWorker(); // settling may send what waited meanwhile: look again
-      else if (this.#batch.length > 0 || this.#pruneDue) this.#send();
+      else if (this.#batch.count > 0 || this.#pruneDue) this.#send();
       else return;
     }
   }
@@ -349,24 +359,30 @@ export class LogStore {
   #send(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#inFlight || this.#closed || (this.#batch.length === 0 && !this.#pruneDue)) return;
-    const taken = consecutiveRuns(this.#batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
-    const rows = taken.flat();
-    this.#batch = this.#batch.slice(rows.length);
-    if (this.#batch.length < HIGH_WATER_LINES / 2) this.#release();
-    const runs: LogRow[][] = [];
-    for (const run of taken) {
+    if (this.#inFlight || this.#closed || (this.#batch.count === 0 && !this.#pruneDue)) return;
+    const batch = this.#batch;
+    const runs = consecutiveRuns(batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
+    const taken = runs.length === 0 ? 0 : runs[runs.length - 1].first + runs[runs.length - 1].lines;
+    this.#batch = taken < batch.count ? batch.rest(taken) : this.#spare ?? new LineBatch();
+    this.#spare = undefined;
+    if (this.#batch.count < HIGH_WATER_LINES / 2) this.#release();
+    const spans: RunSpan[] = [];
+    const written: WrittenRun[] = [];
+    for (const run of runs) {
       // Lines beyond the limit already within their run would be removed at once: they are not written at all.
-      const skipped = run.splice(0, Math.max(0, run.length - this.#retainLines));
-      for (const row of skipped) row.id = 0;
-      this.counters.pruned += skipped.length;
-      if (run.length > 0) runs.push(run);
+      const skipped = Math.max(0, run.lines - this.#retainLines);
+      this.counters.pruned += skipped;
+      if (skipped === run.lines) continue;
+      const kept = { ...run, first: run.first + skipped, lines: run.lines - skipped };
+      written.push(kept);
+      spans.push(runSpan(batch, kept));
     }
     const pruneBefore = this.#pruneDue ? this.#now() - this.#retainAgeMs : undefined;
     this.#pruneDue = false;
-    this.#inFlight = { rows, runs };
+    this.#inFlight = { batch, taken, runs: written };
     this.#worker ??= this.#startWorker();
-    this.#worker.post({ op: "write", runs: runs.map(runInput), pruneBefore });
+    // Shared memory: the worker reads the lines in place; nothing writes to this batch until it has answered.
+    this.#worker.post({ op: "write", bytes: batch.bytes, runs: spans, pruneBefore });
   }
 
   /** A new worker (at start, so that its start-up is out of the way of the first lines, and after a failure). */
@@ -394,23 +410,25 @@ export class LogStore {
     const answer = inFlight && this.#worker?.answer();
     if (!inFlight || !answer) return;
     this.#inFlight = undefined;
+    const ids = new Float64Array(inFlight.taken);
     if (answer.ok) {
       inFlight.runs.forEach((run, r) => {
         const rowId = answer.rowIds[r];
-        for (let i = 0; i < run.length; i++) run[i].id = rowId * RUN_IDS + i;
-        this.counters.stored += run.length;
+        for (let i = 0; i < run.lines; i++) ids[run.first + i] = rowId * RUN_IDS + i;
+        this.counters.stored += run.lines;
         if (rowId > this.#visibleRowId) this.#visibleRowId = rowId;
       });
       this.counters.pruned += answer.pruned + answer.agePruned;
       this.#lastAgePruned = answer.agePruned;
     } else {
-      const failed = inFlight.runs.reduce((sum, run) => sum + run.length, 0);
-      for (const run of inFlight.runs) for (const row of run) row.id = 0;
+      const failed = inFlight.runs.reduce((sum, run) => sum + run.lines, 0);
       this.counters.failed += failed;
       this.#unreportedFailures += failed;
     }
-    this.#deliver(inFlight.rows);
-    if (this.#batch.length > 0) this.#send();
+    this.#deliver(() => rowsOf(inFlight.batch, inFlight.taken, ids));
+    inFlight.batch.reset();
+    this.#spare = inFlight.batch;
+    if (this.#batch.count > 0) this.#send();
   }
 
   /** A worker that died or hangs: its request counts as failed, and the next request starts a new worker. */
@@ -420,27 +438,31 @@ export class LogStore {
     const inFlight = this.#inFlight;
     this.#inFlight = undefined;
     if (inFlight) {
-      const failed = inFlight.runs.reduce((sum, run) => sum + run.length, 0);
-      for (const row of inFlight.rows) row.id = 0;
+      const failed = inFlight.runs.reduce((sum, run) => sum + run.lines, 0);
       this.counters.failed += failed;
       this.#reportFailure(error, failed);
-      this.#deliver(inFlight.rows);
+      this.#deliver(() => rowsOf(inFlight.batch, inFlight.taken, new Float64Array(inFlight.taken)));
     } else this.#reportFailure(error, 0);
   }
 
   /** A line the store cannot take (closed, or its queue is full because the disk is too slow): counted, followed. */
-  #overloaded(row: LogRow): void {
-    row.id = 0;
+  #overloaded(uuid: string, line: LineFields): void {
     this.counters.failed++;
     if (!this.#overloadReported && !this.#closed) {
       this.#overloadReported = true;
       log.error("the kernel-log history cannot keep up; lines are not stored until it catches up (stdout has them)");
     }
-    this.#deliver([row]);
+    this.#deliver(() => {
+      const { boot, seq, timeMs, level, bytes } = line;
+      return [{ id: 0, uuid, boot, seq, timeMs, level, line: decoder.decode(bytes) }];
+    });
   }
 
-  #deliver(rows: readonly LogRow[]): void {
-    if (this.#batch.length < MAX_QUEUED_LINES / 2) this.#overloadReported = false;
+  /** Gives subscribers their lines of `made()`, which is called only when there are subscribers. */
+  #deliver(made: () => LogRow[]): void {
+    if (this.#batch.count < MAX_QUEUED_LINES / 2) this.#overloadReported = false;
+    if (this.#subscribers.size === 0) return;
+    const rows = made();
     for (const { filter, listener } of this.#subscribers) {
       const wanted = filter.all ? rows : rows.filter(filter.test);
       if (wanted.length === 0) continue;
@@ -545,39 +567,76 @@ class StoreWorker {
   }
 }
 
-/** Splits rows into runs of consecutive lines of one machine and boot, each at most `maxLines` long. */
-function consecutiveRuns(rows: readonly LogRow[], maxRuns: number, maxLines: number): LogRow[][] {
-  const runs: LogRow[][] = [];
-  let run: LogRow[] = [];
-  for (const row of rows) {
-    if (run.length > 0 && (run.length === maxLines || run[0].uuid !== row.uuid || run[0].boot !== row.boot)) {
-      runs.push(run);
+/** A request's lines: the batch they were taken from, how many, and the runs written (the rest were pruned). */
+interface InFlight {
+  batch: LineBatch;
+  taken: number;
+  runs: WrittenRun[];
+}
+
+/** A run of a batch's lines: its machine and boot, its first line and how many. */
+interface WrittenRun {
+  uuid: string;
+  boot: string;
+  first: number;
+  lines: number;
+}
+
+/**
+ * Splits the batch's first lines into runs of consecutive lines of one machine and boot, each at most `maxLines`
+ * long, at most `maxRuns` of them.
+ */
+function consecutiveRuns(batch: LineBatch, maxRuns: number, maxLines: number): WrittenRun[] {
+  const runs: WrittenRun[] = [];
+  for (const { uuid, boot, first, end } of batch.groups()) {
+    for (let at = first; at < end; at += maxLines) {
+      runs.push({ uuid, boot, first: at, lines: Math.min(maxLines, end - at) });
       if (runs.length === maxRuns) return runs;
-      run = [];
     }
-    run.push(row);
   }
-  if (run.length > 0) runs.push(run);
   return runs;
 }
 
-/** The row written for a run: its lines and their highest seq, newest time and most severe level. */
-function runInput(run: readonly LogRow[]): RunInput {
+/** The row written for a run of the batch: where its lines are, their highest seq, newest time, most severe level. */
+function runSpan(batch: LineBatch, run: WrittenRun): RunSpan {
   let seq = -1, timeMs = -Infinity, severity = TALOS_LEVELS.length - 1;
-  const lines: string[] = [];
-  for (const row of run) {
-    if (row.seq > seq) seq = row.seq;
-    if (row.timeMs > timeMs) timeMs = row.timeMs;
-    const rank = SEVERITY[row.level];
-    if (rank < severity) severity = rank;
-    lines.push(row.line);
+  const { seqs, times, severities } = batch;
+  const { first, lines } = run;
+  for (let i = first; i < first + lines; i++) {
+    if (seqs[i] > seq) seq = seqs[i];
+    if (times[i] > timeMs) timeMs = times[i];
+    if (severities[i] < severity) severity = severities[i];
   }
-  const { uuid, boot } = run[0];
-  return { uuid, boot, seq, timeMs, level: TALOS_LEVELS[severity], text: lines.join("\n"), lines: lines.length };
+  return {
+    uuid: run.uuid,
+    boot: run.boot,
+    seq,
+    timeMs,
+    level: TALOS_LEVELS[severity],
+    start: batch.start(first),
+    end: batch.ends[first + lines - 1],
+    lines,
+  };
 }
 
-/** Rank of each level, 0 the most severe. */
-const SEVERITY: Readonly<Record<TalosLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
+/** The first `count` lines of the batch as rows, with these ids. */
+function rowsOf(batch: LineBatch, count: number, ids: Float64Array): LogRow[] {
+  const rows: LogRow[] = [];
+  for (const { uuid, boot, first, end } of batch.groups()) {
+    for (let i = first; i < Math.min(end, count); i++) {
+      rows.push({
+        id: ids[i],
+        uuid,
+        boot,
+        seq: batch.seqs[i],
+        timeMs: batch.times[i],
+        level: batch.level(i),
+        line: batch.text(i),
+      });
+    }
+  }
+  return rows;
+}
 
 /** A stored line with its own seq, time and level, read from the line itself (the row holds the run's). */
 function describe(id: number, run: { uuid: string; boot: string; timeMs: number }, line: string): LogRow {

@@ -38,8 +38,11 @@ export type StoreRequest =
     results: SharedArrayBuffer;
     held: SharedArrayBuffer;
   }
-  | { op: "write"; runs: RunInput[]; pruneBefore?: number }
+  | { op: "write"; bytes: Uint8Array; runs: RunSpan[]; pruneBefore?: number }
   | { op: "close" };
+
+/** A run to write, as a span of the request's `bytes` (its lines joined by `\n`) and the fields of its row. */
+export type RunSpan = Omit<RunInput, "text"> & { start: number; end: number };
 
 /** The message that follows each answer. */
 export interface StoreReply {

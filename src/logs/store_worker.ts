@@ -61,7 +61,10 @@ scope.onmessage = ({ data: request }) => {
   results.fill(0, 0, RESULT.rowIds);
   if (!table) return answer(STATUS_FAILED, openError);
   try {
-    const written = table.write(request.runs);
+    const { bytes } = request;
+    const written = table.write(
+      request.runs.map((run) => ({ ...run, text: bytes.subarray(run.start, run.end) })),
+    );
     results.set(written.rowIds, RESULT.rowIds);
     results[RESULT.runs] = written.rowIds.length;
     results[RESULT.pruned] = written.pruned;
