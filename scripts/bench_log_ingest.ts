@@ -359,17 +359,23 @@ function runStages(
   }
   // With the store, as the receiver does: yield between reads (the worker's answers come as messages), and wait
   // while the store is behind.
+  // A message to itself is a task of its own, like a read (a timer would wait 4 ms once nested).
+  const channel = new MessageChannel();
+  const nextTask = () =>
+    new Promise((resolve) => {
+      channel.port1.onmessage = resolve;
+      channel.port2.postMessage(0);
+    });
   return (async () => {
     for (const { file, lines } of perFile) {
       for (let at = 0; at < file.length; at += READ_BYTES) {
-        const behind = store.backlog();
-        if (behind) await behind;
-        else await new Promise((resolve) => setTimeout(resolve, 0));
+        await (store.backlog() ?? nextTask());
         lines.push(file.subarray(at, at + READ_BYTES));
       }
       lines.end();
     }
     store.flush();
+    channel.port1.close();
     return accepted;
   })();
 }

@@ -39,7 +39,9 @@ import {
   CONTROL,
   HELD,
   MAX_RUNS_PER_REQUEST,
+  REQUESTS_IN_FLIGHT,
   RESULT,
+  RESULT_SLOT,
   type RunSpan,
   STATUS_OK,
   type StoreReply,
@@ -176,15 +178,15 @@ export class LogStore {
   readonly #now: () => number;
   readonly #subscribers = new Set<{ filter: CompiledFilter; listener: LogListener }>();
   #batch = new LineBatch();
-  /** The batch last written, emptied, to be filled next (see line_batch.ts). */
-  #spare: LineBatch | undefined;
+  /** Batches written, emptied, to be filled next (see line_batch.ts). */
+  readonly #spares: LineBatch[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #ageTimer: ReturnType<typeof setInterval>;
   #pruneDue = false;
   #lastAgePruned = 0;
   #worker: StoreWorker | undefined;
-  /** The request the worker is working on (one at a time). */
-  #inFlight: InFlight | undefined;
+  /** The requests the worker has, oldest first (at most {@link REQUESTS_IN_FLIGHT}). */
+  #inFlight: InFlight[] = [];
   /** The highest row id whose lines subscribers have had: queries see no further, so none gets a line twice. */
   #visibleRowId: number;
   #lastErrorReport = -Infinity;
@@ -241,7 +243,7 @@ export class LogStore {
   /** Writes everything queued and waits for it (blocking this thread); subscribers get the lines. Never throws. */
   flush(): void {
     for (;;) {
-      if (this.#inFlight) this.#waitForWorker(); // settling may send what waited meanwhile: look again
+      if (this.#inFlight.length > 0) this.#waitForWorker(); // settling may send what waited meanwhile: look again
       else if (this.#batch.count > 0 || this.#pruneDue) this.#send();
       else return;
     }
@@ -355,16 +357,17 @@ export class LogStore {
     this.#drained = undefined;
   }
 
-  /** Sends the queued lines (and a due age prune) to the worker, unless it is still busy with the last ones. */
+  /** Sends the queued lines (and a due age prune) to the worker, unless it has as many requests as it may. */
   #send(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#inFlight || this.#closed || (this.#batch.count === 0 && !this.#pruneDue)) return;
+    if (this.#inFlight.length >= REQUESTS_IN_FLIGHT || this.#closed || (this.#batch.count === 0 && !this.#pruneDue)) {
+      return;
+    }
     const batch = this.#batch;
     const runs = consecutiveRuns(batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
     const taken = runs.length === 0 ? 0 : runs[runs.length - 1].first + runs[runs.length - 1].lines;
-    this.#batch = taken < batch.count ? batch.rest(taken) : this.#spare ?? new LineBatch();
-    this.#spare = undefined;
+    this.#batch = taken < batch.count ? batch.rest(taken) : this.#spares.pop() ?? new LineBatch();
     if (this.#batch.count < HIGH_WATER_LINES / 2) this.#release();
     const spans: RunSpan[] = [];
     const written: WrittenRun[] = [];
@@ -379,10 +382,12 @@ export class LogStore {
     }
     const pruneBefore = this.#pruneDue ? this.#now() - this.#retainAgeMs : undefined;
     this.#pruneDue = false;
-    this.#inFlight = { batch, taken, runs: written };
     this.#worker ??= this.#startWorker();
+    const request = this.#worker.sent;
+    this.#inFlight.push({ batch, taken, runs: written, request });
     // Shared memory: the worker reads the lines in place; nothing writes to this batch until it has answered.
-    this.#worker.post({ op: "write", bytes: batch.bytes, runs: spans, pruneBefore });
+    const slot = request % REQUESTS_IN_FLIGHT;
+    this.#worker.post({ op: "write", slot, bytes: batch.bytes, runs: spans, pruneBefore });
   }
 
   /** A new worker (at start, so that its start-up is out of the way of the first lines, and after a failure). */
@@ -395,21 +400,29 @@ export class LogStore {
     );
   }
 
-  /** Blocks until the worker answers the request in flight (or fails), then settles it. */
+  /** Blocks until the worker answers the oldest request (or fails), then settles what is answered. */
   #waitForWorker(): void {
-    if (!this.#worker?.wait(WORKER_TIMEOUT_MS)) {
+    if (!this.#worker?.wait(this.#inFlight[0].request + 1, WORKER_TIMEOUT_MS)) {
       this.#workerFailed(new Error(`the store's worker did not answer within ${WORKER_TIMEOUT_MS} ms`));
     }
     this.#settle();
   }
 
-  /** Takes the worker's answer to the request in flight, if it is there: ids, counters, subscribers. */
+  /** Takes the worker's answers to the requests it has answered: ids, counters, subscribers; sends what waits. */
   #settle(reply?: StoreReply): void {
     if (reply?.error) this.#reportFailure(new Error(reply.error), 0);
-    const inFlight = this.#inFlight;
-    const answer = inFlight && this.#worker?.answer();
-    if (!inFlight || !answer) return;
-    this.#inFlight = undefined;
+    for (;;) {
+      const inFlight = this.#inFlight[0];
+      const answer = inFlight && this.#worker?.answer(inFlight.request);
+      if (!answer) break;
+      this.#inFlight.shift();
+      this.#taken(inFlight, answer);
+    }
+    if (this.#batch.count > 0) this.#send();
+  }
+
+  /** The answer to one request. */
+  #taken(inFlight: InFlight, answer: WriteAnswer): void {
     const ids = new Float64Array(inFlight.taken);
     if (answer.ok) {
       inFlight.runs.forEach((run, r) => {
@@ -427,22 +440,23 @@ export class LogStore {
     }
     this.#deliver(() => rowsOf(inFlight.batch, inFlight.taken, ids));
     inFlight.batch.reset();
-    this.#spare = inFlight.batch;
-    if (this.#batch.count > 0) this.#send();
+    this.#spares.push(inFlight.batch);
   }
 
-  /** A worker that died or hangs: its request counts as failed, and the next request starts a new worker. */
+  /** A worker that died or hangs: its requests count as failed, and the next request starts a new worker. */
   #workerFailed(error: Error): void {
     this.#worker?.close();
     this.#worker = undefined;
     const inFlight = this.#inFlight;
-    this.#inFlight = undefined;
-    if (inFlight) {
-      const failed = inFlight.runs.reduce((sum, run) => sum + run.lines, 0);
-      this.counters.failed += failed;
-      this.#reportFailure(error, failed);
-      this.#deliver(() => rowsOf(inFlight.batch, inFlight.taken, new Float64Array(inFlight.taken)));
-    } else this.#reportFailure(error, 0);
+    this.#inFlight = [];
+    let failed = 0;
+    for (const request of inFlight) {
+      const lines = request.runs.reduce((sum, run) => sum + run.lines, 0);
+      failed += lines;
+      this.counters.failed += lines;
+      this.#deliver(() => rowsOf(request.batch, request.taken, new Float64Array(request.taken)));
+    }
+    this.#reportFailure(error, failed);
   }
 
   /** A line the store cannot take (closed, or its queue is full because the disk is too slow): counted, followed. */
@@ -491,10 +505,9 @@ export class LogStore {
 class StoreWorker {
   readonly #worker: Worker;
   readonly #control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.length));
-  readonly #results = new Float64Array(new SharedArrayBuffer(8 * (RESULT.rowIds + MAX_RUNS_PER_REQUEST)));
+  readonly #results = new Float64Array(new SharedArrayBuffer(8 * RESULT_SLOT * REQUESTS_IN_FLIGHT));
   readonly #held = new BigInt64Array(new SharedArrayBuffer(8 * HELD.length)).fill(-1n);
   #sent = 0;
-  #taken = 0;
 
   constructor(
     path: string,
@@ -519,19 +532,24 @@ class StoreWorker {
     this.#sent = 0; // "open" is not answered
   }
 
+  /** Requests sent so far (but `open`): the number of the next one. */
+  get sent(): number {
+    return this.#sent;
+  }
+
   post(request: StoreRequest): void {
     this.#worker.postMessage(request);
     this.#sent++;
   }
 
   /**
-   * Blocks until every request sent is answered, at most `timeoutMs` (the worker's start included); whether they were.
+   * Blocks until `count` requests are answered, at most `timeoutMs` (the worker's start included); whether they were.
    */
-  wait(timeoutMs: number): boolean {
+  wait(count: number, timeoutMs: number): boolean {
     const started = performance.now();
     for (;;) {
       const done = Atomics.load(this.#control, CONTROL.answered);
-      if (done >= this.#sent) return true;
+      if (done >= count) return true;
       const left = started + timeoutMs - performance.now();
       if (left <= 0) return false;
       Atomics.wait(this.#control, CONTROL.answered, done, Math.min(left, 100));
@@ -545,12 +563,11 @@ class StoreWorker {
     return { lines: Number(lines), bytes: Number(Atomics.load(this.#held, HELD.bytes)) };
   }
 
-  /** The answer to the last request, once, when it has come. */
-  answer(): { ok: boolean; rowIds: Float64Array; pruned: number; agePruned: number } | undefined {
-    const done = Atomics.load(this.#control, CONTROL.answered);
-    if (done < this.#sent || this.#taken === done) return undefined;
-    this.#taken = done;
-    const results = this.#results;
+  /** The answer to request number `request`, when it has come (read it before sending a request more). */
+  answer(request: number): WriteAnswer | undefined {
+    if (Atomics.load(this.#control, CONTROL.answered) <= request) return undefined;
+    const slot = (request % REQUESTS_IN_FLIGHT) * RESULT_SLOT;
+    const results = this.#results.subarray(slot, slot + RESULT_SLOT);
     return {
       ok: results[RESULT.status] === STATUS_OK,
       rowIds: results.subarray(RESULT.rowIds, RESULT.rowIds + results[RESULT.runs]),
@@ -562,16 +579,28 @@ class StoreWorker {
   /** Closes the worker's connection (waiting briefly for it) and ends the worker. */
   close(): void {
     this.post({ op: "close" });
-    this.wait(1000);
+    this.wait(this.#sent, 1000);
     this.#worker.terminate();
   }
 }
 
-/** A request's lines: the batch they were taken from, how many, and the runs written (the rest were pruned). */
+/**
+ * A request's lines: the batch they were taken from, how many, and the runs written (the rest were pruned); the
+ * request's number.
+ */
 interface InFlight {
   batch: LineBatch;
   taken: number;
   runs: WrittenRun[];
+  request: number;
+}
+
+/** The worker's answer to a write. */
+interface WriteAnswer {
+  ok: boolean;
+  rowIds: Float64Array;
+  pruned: number;
+  agePruned: number;
 }
 
 /** A run of a batch's lines: its machine and boot, its first line and how many. */
