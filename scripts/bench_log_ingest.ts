@@ -1,10 +1,11 @@
 /**
  * Benchmark of kernel-log ingest: records sent over concurrent loopback TCP connections, one machine each
  * (Python clients bound to 127.0.0.2, 127.0.0.3, …, since a Deno client cannot choose its source address),
- * through the whole path (split, parse, de-duplicate, annotate, store, stdout to /dev/null), next to the raw
- * TCP throughput of the same bytes measured in the same run (a receiver that only reads). Each figure is timed
- * from the first accepted connection to the last line handled (and, for the full path, stored and written), in
- * wall time and in this process's CPU time (the clients are other processes).
+ * through the whole path (split, prove canonical and annotate, de-duplicate, store, stdout to /dev/null), next to
+ * the raw TCP throughput of the same bytes and the whole path with the fast path off (`JSON.parse` and a rebuilt
+ * line for every record), all measured in the same run. Each figure is timed from the first accepted connection
+ * to the last line handled (and, with the store, stored and written), in wall time and in this process's CPU
+ * time (the clients are other processes). Then the cost of each stage, in-process on the same records.
  *
  * Run: `deno run -A scripts/bench_log_ingest.ts [records] [connections]`
  *
@@ -14,9 +15,16 @@
 import { join } from "node:path";
 import type { MachineIdentity } from "../src/machines/identity.ts";
 import { SqliteState } from "../src/state/sqlite.ts";
+import { annotations } from "../src/machines/identity.ts";
+import { ByteLineSplitter } from "../src/logs/byte_lines.ts";
+import { LineSplicer } from "../src/logs/canonical.ts";
+import { MachineDedupe } from "../src/logs/dedupe.ts";
 import { LineWriter } from "../src/logs/line_writer.ts";
 import { LogPipeline } from "../src/logs/pipeline.ts";
 import { LogReceiver } from "../src/logs/receiver.ts";
+import { LineFormatter, parseRecord, recordTimeMs } from "../src/logs/record.ts";
+import { LineSplitter, MAX_LINE_BYTES } from "../src/logs/splitter.ts";
+import { LogStore } from "../src/logs/store.ts";
 
 /** Benchmark settings. */
 export interface LogIngestBenchOptions {
@@ -54,6 +62,32 @@ export interface LogIngestBenchResult {
   withoutStore: IngestFigure;
   /** The whole path, as serve runs it. */
   wholePath: IngestFigure & { stored: number; notStored: number };
+  /** The whole path with the fast path off (`SIDEROLINK_LOGS_FAST_PATH=0`). */
+  wholePathFullOnly: IngestFigure & { stored: number; notStored: number };
+  stages: StageCosts;
+}
+
+/**
+ * What each stage costs the main thread in µs per line, in-process on the same records (no sockets: the raw TCP
+ * figure is the reading), each the fastest of three rounds.
+ */
+export interface StageCosts {
+  /** Splitting reads of 256 KiB into lines (byte_lines.ts). */
+  split: number;
+  /** Proving each line canonical and splicing the annotations in (canonical.ts). */
+  splice: number;
+  /** Record time and de-duplication. */
+  dedupe: number;
+  /** Copying the line into the stdout writer. */
+  stdout: number;
+  /** What the full path costs for the same lines instead of split and splice: split, parse, sorted line, UTF-8. */
+  fullPathInstead: number;
+  /** Handing lines to the store, on the main thread (main-thread CPU of a store run less the stages above). */
+  storeHandOff: number;
+  /** The store's worker: CPU of the other threads per line while the store writes. */
+  storeWorker: number;
+  /** Lines per second of that store run (split, splice, de-duplicate and store, no sockets), wall time. */
+  storeLinesPerSecond: number;
 }
 
 const CLIENT = `
@@ -100,8 +134,9 @@ export async function benchLogIngest(options: LogIngestBenchOptions = {}): Promi
 
     const rawTcp = figure(lines, bytes, await rawReceive(send));
 
-    const withoutStore = figure(lines, bytes, await pipelineRun(dir, identities, send, false));
-    const whole = await pipelineRun(dir, identities, send, true);
+    const withoutStore = figure(lines, bytes, await pipelineRun(dir, identities, send, false, true));
+    const whole = await pipelineRun(dir, identities, send, true, true);
+    const fullOnly = await pipelineRun(dir, identities, send, true, false);
     return {
       records: lines,
       connections,
@@ -109,6 +144,8 @@ export async function benchLogIngest(options: LogIngestBenchOptions = {}): Promi
       rawTcp,
       withoutStore,
       wholePath: { ...figure(lines, bytes, whole), stored: whole.stored, notStored: whole.notStored },
+      wholePathFullOnly: { ...figure(lines, bytes, fullOnly), stored: fullOnly.stored, notStored: fullOnly.notStored },
+      stages: await stageCosts(dir, files.map((file) => Deno.readFileSync(file.path)), [...identities.values()]),
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -224,8 +261,9 @@ async function pipelineRun(
   identities: Map<string, MachineIdentity>,
   send: (port: number) => Promise<unknown>,
   withStore: boolean,
+  fastPath: boolean,
 ): Promise<Run & { stored: number; notStored: number }> {
-  using state = SqliteState.open(join(dir, withStore ? "state" : "state-unused"), "create");
+  using state = SqliteState.open(join(dir, `state-${withStore}-${fastPath}`), "create");
   using devNull = await Deno.open("/dev/null", { write: true });
   const span = new Span();
   const identify = (address: string) => {
@@ -233,7 +271,14 @@ async function pipelineRun(
     return identities.get(address);
   };
   if (withStore) {
-    const logs = await LogPipeline.start({ hostname: "127.0.0.1", port: 0, identify, db: state.db, output: devNull });
+    const logs = await LogPipeline.start({
+      hostname: "127.0.0.1",
+      port: 0,
+      identify,
+      db: state.db,
+      output: devNull,
+      fastPath,
+    });
     await send(logs.receiver.port);
     await logs.close(); // waits for the connections, commits the store, writes out stdout
     return { ...span.end(), stored: logs.counters.store.stored, notStored: logs.counters.store.failed };
@@ -243,12 +288,138 @@ async function pipelineRun(
     hostname: "127.0.0.1",
     port: 0,
     identify,
-    sink: (entry) => writer.write(entry.line),
+    sink: (entry) => writer.write(entry.bytes),
+    fastPath,
   });
   await send(receiver.port);
   await receiver.close();
   await writer.close();
   return { ...span.end(), stored: 0, notStored: 0 };
+}
+
+/** The records' bytes as reads of this size. */
+const READ_BYTES = 256 * 1024;
+
+/** Runs the stages up to `upTo` over every file (one machine each) in-process; returns the lines accepted. */
+function runStages(
+  files: Uint8Array[],
+  identities: MachineIdentity[],
+  upTo: "split" | "splice" | "dedupe" | "stdout" | "full",
+  store?: LogStore,
+): Promise<number> | number {
+  const writer = new LineWriter({ write: (bytes) => Promise.resolve(bytes.length) }, Infinity);
+  let accepted = 0;
+  const perFile = files.map((file, f) => {
+    const identity = identities[f];
+    const splicer = new LineSplicer(annotations(identity));
+    const formatter = new LineFormatter(annotations(identity));
+    const dedupe = new MachineDedupe();
+    let out = new Uint8Array(MAX_LINE_BYTES * 4);
+    const full = new LineSplitter((text) => {
+      const record = parseRecord(text).record!;
+      const line = formatter.format(record);
+      encoder.encodeInto(line, out);
+      const timeMs = recordTimeMs(record);
+      if (dedupe.admit(record.seq as number, record.clock as number, timeMs) !== undefined) accepted++;
+    }, () => {});
+    const lines = upTo === "full" ? full : new ByteLineSplitter(
+      (bytes, start, end) => {
+        if (upTo === "split") return ++accepted > 0;
+        if (out.length < end - start + splicer.extraBytes) out = new Uint8Array((end - start) * 2 + splicer.extraBytes);
+        const length = splicer.splice(bytes, start, end, out);
+        if (length < 0 || upTo === "splice") return ++accepted > 0;
+        const timeMs = splicer.timeMs();
+        const boot = dedupe.admit(splicer.seq, splicer.clock, timeMs);
+        if (boot === undefined) return true;
+        accepted++;
+        if (upTo === "dedupe" && !store) return true;
+        const line = out.subarray(0, length);
+        if (store) {
+          store.addBytes(identity.serverUuid, {
+            boot,
+            seq: splicer.seq!,
+            timeMs: timeMs!,
+            level: splicer.level,
+            bytes: line,
+          });
+        } else writer.write(line);
+        return true;
+      },
+      full,
+      MAX_LINE_BYTES,
+    );
+    return { file, lines };
+  });
+  if (!store) {
+    for (const { file, lines } of perFile) {
+      for (let at = 0; at < file.length; at += READ_BYTES) lines.push(file.subarray(at, at + READ_BYTES));
+      lines.end();
+    }
+    return accepted;
+  }
+  // With the store, as the receiver does: yield between reads (the worker's answers come as messages), and wait
+  // while the store is behind.
+  // A message to itself is a task of its own, like a read (a timer would wait 4 ms once nested).
+  const channel = new MessageChannel();
+  const nextTask = () =>
+    new Promise((resolve) => {
+      channel.port1.onmessage = resolve;
+      channel.port2.postMessage(0);
+    });
+  return (async () => {
+    for (const { file, lines } of perFile) {
+      for (let at = 0; at < file.length; at += READ_BYTES) {
+        await (store.backlog() ?? nextTask());
+        lines.push(file.subarray(at, at + READ_BYTES));
+      }
+      lines.end();
+    }
+    store.flush();
+    channel.port1.close();
+    return accepted;
+  })();
+}
+
+const encoder = new TextEncoder();
+
+/** Per-stage costs (see {@link StageCosts}). */
+async function stageCosts(dir: string, files: Uint8Array[], identities: MachineIdentity[]): Promise<StageCosts> {
+  const lines = files.reduce((n, file) => n + file.reduce((count, byte) => count + (byte === 0x0a ? 1 : 0), 0), 0);
+  const fastest = (upTo: Parameters<typeof runStages>[2]) => {
+    let best = Infinity;
+    for (let round = 0; round < 3; round++) {
+      const started = performance.now();
+      runStages(files, identities, upTo);
+      best = Math.min(best, performance.now() - started);
+    }
+    return best * 1000 / lines; // µs per line
+  };
+  const split = fastest("split"), splice = fastest("splice"), dedupe = fastest("dedupe");
+  const stdout = fastest("stdout"), full = fastest("full");
+  let store = { wall: Infinity, main: 0, other: 0 };
+  for (let round = 0; round < 3; round++) {
+    using state = SqliteState.open(join(dir, `stages-${round}`), "create");
+    const logs = new LogStore(state.db);
+    const span = new Span();
+    span.start();
+    await runStages(files, identities, "dedupe", logs);
+    const run = span.end();
+    logs.close();
+    if (run.seconds < store.wall) {
+      store = { wall: run.seconds, main: run.mainThreadCpuSeconds, other: run.cpuSeconds - run.mainThreadCpuSeconds };
+    }
+  }
+  const round2 = (us: number) => Math.round(us * 100) / 100;
+  return {
+    split: round2(split),
+    splice: round2(splice - split),
+    dedupe: round2(dedupe - splice),
+    stdout: round2(stdout - dedupe),
+    fullPathInstead: round2(full - (dedupe - splice)),
+    storeHandOff: round2(Math.max(0, store.main * 1e6 / lines - dedupe)),
+    storeWorker: round2(store.other * 1e6 / lines),
+    storeLinesPerSecond: Math.round(lines / store.wall),
+  };
 }
 
 function figure(lines: number, bytes: number, run: Run): IngestFigure {

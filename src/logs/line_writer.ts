@@ -15,10 +15,16 @@ import { logger } from "../log.ts";
 /** Longest wait before a line is written (ms). */
 export const FLUSH_MS = 5;
 
-/** Characters waiting that start a write at once. */
+/** Bytes waiting that start a write at once. */
 export const FLUSH_BYTES = 64 * 1024;
 
-/** Characters allowed to wait while the reader is slow; beyond that, new lines are dropped. */
+/** Lines are gathered in chunks of this size (a longer line gets a chunk of its own). */
+const CHUNK_BYTES = 256 * 1024;
+
+/** Written chunks kept for reuse. */
+const FREE_CHUNKS = 4;
+
+/** Bytes allowed to wait while the reader is slow; beyond that, new lines are dropped. */
 export const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 /** What the writer writes to: `Deno.stdout`, a `Deno.FsFile`, a `Deno.Conn`. */
@@ -51,8 +57,14 @@ export class LineWriter {
   readonly counters: LineWriterCounters = { written: 0, dropped: 0 };
   readonly #sink: ByteSink;
   readonly #maxPending: number;
-  #lines: string[] = [];
+  /** The lines waiting, each followed by `\n`: full chunks, then `#used` bytes of `#current`; `#lines` lines. */
+  #chunks: Uint8Array[] = [];
+  #current: Uint8Array = new Uint8Array(CHUNK_BYTES);
+  #used = 0;
   #pending = 0;
+  #lines = 0;
+  /** Chunks written out, for the next lines (a few: a burst while the reader is slow is let go afterwards). */
+  readonly #free: Uint8Array[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> | undefined;
   #broken = false;
@@ -63,8 +75,8 @@ export class LineWriter {
     this.#maxPending = maxPending;
   }
 
-  /** Queues one line (without `\n`). Never throws and never waits. */
-  write(line: string): void {
+  /** Queues one line (without `\n`; bytes are copied at once). Never throws and never waits. */
+  write(line: string | Uint8Array): void {
     if (this.#broken) {
       this.counters.dropped++;
       return;
@@ -77,8 +89,22 @@ export class LineWriter {
       }
       return;
     }
-    this.#lines.push(line);
-    this.#pending += line.length + 1;
+    const most = (typeof line === "string" ? line.length * 3 : line.length) + 1;
+    if (this.#current.length - this.#used < most) this.#nextChunk(most);
+    const chunk = this.#current;
+    let used = this.#used;
+    if (typeof line === "string") used += encoder.encodeInto(line, chunk.subarray(used)).written;
+    else if (line.length < 64) { // short lines are copied faster by hand than through a view
+      for (let i = 0; i < line.length; i++) chunk[used + i] = line[i];
+      used += line.length;
+    } else {
+      chunk.set(line, used);
+      used += line.length;
+    }
+    chunk[used++] = 0x0a;
+    this.#pending += used - this.#used;
+    this.#used = used;
+    this.#lines++;
     if (this.#writing) return;
     if (this.#pending >= FLUSH_BYTES) this.#start();
     else this.#timer ??= setTimeout(() => this.#start(), FLUSH_MS);
@@ -86,7 +112,7 @@ export class LineWriter {
 
   /** Writes everything queued so far. */
   async flush(): Promise<void> {
-    while (this.#writing || this.#lines.length > 0) {
+    while (this.#writing || this.#lines > 0) {
       if (!this.#writing) this.#start();
       await this.#writing;
     }
@@ -102,35 +128,51 @@ export class LineWriter {
   #start(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#writing || this.#lines.length === 0) return;
+    if (this.#writing || this.#lines === 0) return;
     this.#writing = this.#drain().finally(() => {
       this.#writing = undefined;
     });
   }
 
+  /** Closes the current chunk and starts one with room for `bytes`. */
+  #nextChunk(bytes: number): void {
+    if (this.#used === 0 && this.#current.length >= bytes) return;
+    if (this.#used > 0) this.#chunks.push(this.#current.subarray(0, this.#used));
+    this.#current = bytes <= CHUNK_BYTES ? this.#free.pop() ?? new Uint8Array(CHUNK_BYTES) : new Uint8Array(bytes);
+    this.#used = 0;
+  }
+
   async #drain(): Promise<void> {
-    while (this.#lines.length > 0 && !this.#broken) {
+    while (this.#lines > 0 && !this.#broken) {
       const lines = this.#lines;
-      this.#lines = [];
+      this.#nextChunk(0);
+      const chunks = this.#chunks;
+      this.#chunks = [];
+      this.#lines = 0;
       this.#pending = 0;
-      lines.push("");
-      const bytes = encoder.encode(lines.join("\n"));
       try {
-        for (let offset = 0; offset < bytes.length;) offset += await this.#sink.write(bytes.subarray(offset));
-        this.counters.written += lines.length - 1;
+        for (const bytes of chunks) {
+          for (let offset = 0; offset < bytes.length;) offset += await this.#sink.write(bytes.subarray(offset));
+          if (bytes.buffer.byteLength === CHUNK_BYTES && this.#free.length < FREE_CHUNKS) {
+            this.#free.push(new Uint8Array(bytes.buffer));
+          }
+        }
+        this.counters.written += lines;
         this.#slowReported = false;
       } catch (error) {
         this.#broken = true;
-        this.counters.dropped += lines.length - 1;
+        this.counters.dropped += lines;
         log.error("stdout cannot be written ({error}); output lines are dropped from now on (the store keeps them)", {
           error: (error as Error).message,
         });
       }
     }
     if (this.#broken) {
-      this.counters.dropped += this.#lines.length;
-      this.#lines = [];
+      this.counters.dropped += this.#lines;
+      this.#lines = 0;
       this.#pending = 0;
+      this.#chunks = [];
+      this.#used = 0;
     }
   }
 }

@@ -17,8 +17,8 @@ export interface RunInput {
   timeMs: number;
   /** Most severe level in the run. */
   level: string;
-  /** The lines joined by `\n`. */
-  text: string;
+  /** The lines joined by `\n`, as text or as its UTF-8 bytes (stored as text all the same). */
+  text: string | Uint8Array;
   /** How many lines `text` holds. */
   lines: number;
 }
@@ -78,7 +78,8 @@ export class LogTable {
     // measured 1.5 to 2 times the store's rate here.
     db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     this.#insert = db.prepare(
-      "INSERT INTO log_lines (uuid, boot, seq, time_ms, level, line) VALUES (?, ?, ?, ?, ?, ?) " +
+      // UTF-8 bytes bound as a blob become text by the cast, without a conversion on either side.
+      "INSERT INTO log_lines (uuid, boot, seq, time_ms, level, line) VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT)) " +
         `RETURNING id, ${BYTES_IN_ROW} AS bytes`,
     );
     this.#runsOf = db.prepare(

@@ -31,6 +31,8 @@ export interface LogPipelineOptions {
   bindRetryMs?: number;
   /** Most lines per second per machine; unlimited when absent. */
   rateLimit?: number;
+  /** Whether canonical lines take the receiver's fast path (default: unless `SIDEROLINK_LOGS_FAST_PATH=0`). */
+  fastPath?: boolean;
 }
 
 /** All counters of the path, for metrics. */
@@ -69,15 +71,8 @@ export class LogPipeline implements AsyncDisposable {
     const dedupe = new Deduplicator();
     for (const { uuid, boot, maxSeq } of store.lastSeqs()) dedupe.machine(uuid).seed(boot, maxSeq);
     const sink = (entry: LogEntry): void => {
-      writer.write(entry.line);
-      store.add({
-        uuid: entry.identity.serverUuid,
-        boot: entry.boot,
-        seq: entry.seq,
-        timeMs: entry.timeMs,
-        level: entry.level,
-        line: entry.line,
-      });
+      writer.write(entry.bytes);
+      store.addBytes(entry.identity.serverUuid, entry);
     };
     try {
       const receiver = await LogReceiver.listen({ ...options, sink, dedupe, backpressure: () => store.backlog() });

@@ -8,6 +8,10 @@
  * The identity is looked up again for every chunk read, so a long-lived connection follows inventory changes;
  * a connection whose source stops being a known machine is closed.
  *
+ * Two paths give the same lines: the fast path (byte_lines.ts, canonical.ts) takes the lines Talos writes, already
+ * canonical, as bytes and splices the annotations in; the full path (splitter.ts, `JSON.parse`, record.ts) takes
+ * every other line, and all of them when `SIDEROLINK_LOGS_FAST_PATH=0` (the tests run both ways).
+ *
  * @module
  */
 
@@ -15,7 +19,9 @@ import { bindWhenAvailable } from "../bind_retry.ts";
 import { logger } from "../log.ts";
 import { annotations, type IdentifyByAddress, type MachineIdentity } from "../machines/identity.ts";
 import { Deduplicator } from "./dedupe.ts";
-import { type KernelRecord, levelOf, LineFormatter, parseRecord, recordTimeMs, type TalosLevel } from "./record.ts";
+import { ByteLineSplitter } from "./byte_lines.ts";
+import { LineSplicer } from "./canonical.ts";
+import { levelOf, LineFormatter, parseRecord, recordTimeMs, type TalosLevel } from "./record.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { canonicalAddress } from "./source_address.ts";
 import { LineSplitter, MAX_LINE_BYTES } from "./splitter.ts";
@@ -31,9 +37,8 @@ const MAX_READ_BYTES = 256 * 1024;
 /** One accepted record, with everything the output and the store need. */
 export interface LogEntry {
   identity: MachineIdentity;
-  record: KernelRecord;
-  /** The documented output line (no `\n`). */
-  line: string;
+  /** The documented output line in UTF-8 (no `\n`); the bytes are the receiver's, valid during the sink call only. */
+  bytes: Uint8Array;
   /** The boot key from the de-duplicator ("" when unknown). */
   boot: string;
   /** The record's seq, or -1 when it had none. */
@@ -90,6 +95,31 @@ export interface LogReceiverOptions {
   rateLimit?: number;
   /** Before each read: a promise to wait for when the consumer is behind (see `LogStore.backlog`). */
   backpressure?: () => Promise<void> | undefined;
+  /** Whether canonical lines take the fast path (default: unless `SIDEROLINK_LOGS_FAST_PATH` is `0`). */
+  fastPath?: boolean;
+}
+
+/** Whether the environment leaves the fast path on (`SIDEROLINK_LOGS_FAST_PATH=0` turns it off). */
+export function fastPathFromEnvironment(): boolean {
+  try {
+    return Deno.env.get("SIDEROLINK_LOGS_FAST_PATH") !== "0";
+  } catch {
+    return true; // no permission to read the environment: the default
+  }
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Where output lines are built, shared by every connection (the sink is synchronous): the fast path writes its
+ * line there, the full path encodes its line there.
+ */
+let outputScratch = new Uint8Array(4 * MAX_LINE_BYTES);
+
+/** The scratch with room for `bytes`. */
+function scratchFor(bytes: number): Uint8Array {
+  if (outputScratch.length < bytes) outputScratch = new Uint8Array(bytes * 2);
+  return outputScratch;
 }
 
 const log = logger(["logs", "receiver"]);
@@ -225,7 +255,24 @@ export class LogReceiver implements AsyncDisposable {
     const sink = this.#options.sink;
     const limiter = this.#limiter;
     let formatter = new LineFormatter(annotations(identity));
+    let splicer = new LineSplicer(annotations(identity));
     let dedupe = this.#dedupe.machine(identity.serverUuid);
+
+    const hand = (
+      bytes: Uint8Array,
+      boot: string,
+      seq: number | undefined,
+      timeMs: number | undefined,
+      level: TalosLevel,
+    ) => {
+      counters.accepted++;
+      try {
+        sink({ identity: identity!, bytes, boot, seq: seq ?? -1, timeMs: timeMs ?? Date.now(), level });
+      } catch (error) {
+        counters.sinkErrors++;
+        log.error("the kernel-log sink failed: {error}", { error: (error as Error).message });
+      }
+    };
 
     const onLine = (text: string, truncated: boolean): void => {
       if (limiter && !limiter.admit(identity!.serverUuid)) {
@@ -249,27 +296,34 @@ export class LogReceiver implements AsyncDisposable {
         counters.duplicates++;
         return;
       }
-      const entry: LogEntry = {
-        identity: identity!,
-        record,
-        line: formatter.format(record),
-        boot,
-        seq: seq ?? -1,
-        timeMs: timeMs ?? Date.now(),
-        level: levelOf(record),
-      };
-      counters.accepted++;
-      try {
-        sink(entry);
-      } catch (error) {
-        counters.sinkErrors++;
-        log.error("the kernel-log sink failed: {error}", { error: (error as Error).message });
-      }
+      const line = formatter.format(record);
+      const out = scratchFor(line.length * 3);
+      hand(out.subarray(0, encoder.encodeInto(line, out).written), boot, seq, timeMs, levelOf(record));
     };
+    const maxLineBytes = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
     const splitter = new LineSplitter(onLine, () => {
       counters.truncated++;
       counters.malformed++;
-    }, this.#options.maxLineBytes ?? MAX_LINE_BYTES);
+    }, maxLineBytes);
+
+    /** The fast path: false leaves the line to the full path, which then does everything as for any line. */
+    const onCanonicalLine = (bytes: Uint8Array, start: number, end: number): boolean => {
+      const out = scratchFor(end - start + splicer.extraBytes);
+      const length = splicer.splice(bytes, start, end, out);
+      if (length < 0) return false;
+      if (limiter && !limiter.admit(identity!.serverUuid)) {
+        counters.rateLimited++;
+        return true;
+      }
+      const seq = splicer.seq;
+      const timeMs = splicer.timeMs();
+      const boot = dedupe.admit(seq, splicer.clock, timeMs);
+      if (boot === undefined) counters.duplicates++;
+      else hand(out.subarray(0, length), boot, seq, timeMs, splicer.level);
+      return true;
+    };
+    const fastPath = this.#options.fastPath ?? fastPathFromEnvironment();
+    const lines = fastPath ? new ByteLineSplitter(onCanonicalLine, splitter, maxLineBytes) : splitter;
 
     let buffer = new Uint8Array(MIN_READ_BYTES);
     try {
@@ -301,13 +355,14 @@ export class LogReceiver implements AsyncDisposable {
           if (current.serverUuid !== identity.serverUuid) dedupe = this.#dedupe.machine(current.serverUuid);
           identity = current;
           formatter = new LineFormatter(annotations(identity));
+          splicer = new LineSplicer(annotations(identity));
         }
         counters.bytes += n;
-        splitter.push(buffer.subarray(0, n));
+        lines.push(buffer.subarray(0, n));
         if (n === buffer.length && n < MAX_READ_BYTES) buffer = new Uint8Array(n * 4);
         else if (n < buffer.length / 16 && buffer.length > MIN_READ_BYTES) buffer = new Uint8Array(buffer.length / 4);
       }
-      splitter.end();
+      lines.end();
     } finally {
       this.#connections.delete(conn);
       this.counters.open--;

@@ -4,6 +4,7 @@ import { type LogEntry, LogReceiver } from "./receiver.ts";
 
 const LOOPBACK = "::ffff:127.0.0.1";
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 function record(seq: number): string {
   const clock = 1_000_000 + seq;
@@ -26,7 +27,7 @@ Deno.test("a long-lived connection follows identity changes, and is closed when 
     hostname: "127.0.0.1",
     port: 0,
     identify: (address) => address === LOOPBACK ? identity : undefined,
-    sink: (entry) => entries.push(entry),
+    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
   await conn.write(encoder.encode(record(1)));
@@ -34,8 +35,8 @@ Deno.test("a long-lived connection follows identity changes, and is closed when 
   identity = { serverUuid: "u-1", cluster: "new", machine: "m" };
   await conn.write(encoder.encode(record(2)));
   await waitFor(() => entries.length === 2, "the second record");
-  assert.deepEqual(entries.map((entry) => JSON.parse(entry.line).cluster), ["old", "new"]);
-  assert.equal(JSON.parse(entries[1].line).machine, "m");
+  assert.deepEqual(entries.map((entry) => JSON.parse(decoder.decode(entry.bytes)).cluster), ["old", "new"]);
+  assert.equal(JSON.parse(decoder.decode(entries[1].bytes)).machine, "m");
   assert.equal(entries[1].boot, entries[0].boot);
 
   identity = undefined;
@@ -53,7 +54,7 @@ Deno.test("close() stops accepting and ends open connections, handing on what wa
     hostname: "127.0.0.1",
     port: 0,
     identify: () => ({ serverUuid: "u-1" }),
-    sink: (entry) => entries.push(entry),
+    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
   });
   const port = receiver.port;
   const idle = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -112,7 +113,7 @@ Deno.test("over the rate limit, a machine's lines are dropped and counted; anoth
     hostname: "127.0.0.1",
     port: 0,
     identify: () => ({ serverUuid: sender }),
-    sink: (entry) => entries.push(entry),
+    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
     rateLimit: 100,
   });
   const flood = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
@@ -140,4 +141,41 @@ Deno.test("binding fails at once with a clear error when the port is taken", asy
     LogReceiver.listen({ hostname: "127.0.0.1", port: taken.addr.port, identify: () => undefined, sink: () => {} }),
     /cannot listen for kernel logs on \[127\.0\.0\.1\]:\d+: .*(in use|AddrInUse)/i,
   );
+});
+
+Deno.test("both paths give the same entries and counters for a stream of every kind of line", async () => {
+  const lines = [
+    record(1), // canonical: the fast path
+    record(1), // a replay
+    '{"seq": 2, "msg": "spaces"}\n', // valid but not canonical: the full path
+    '{"msg":"a \\u003cb\\u003e \\u2028 \\/ \\u00E9","seq":3}\n', // Go's escapes: rewritten on either path
+    "not json\n",
+    new Uint8Array([...encoder.encode('{"msg":"bad '), 0xff, ...encoder.encode(' byte"}\n')]), // invalid UTF-8
+    `{"msg":"${"x".repeat(20_000)}","seq":4}\n`, // overlong: kept, truncated
+    `{"msg":"cut across reads ${"y".repeat(300)}","seq":5}\n`,
+    record(6).slice(0, -1), // the last line, without "\n"
+  ];
+  const bytes = new Uint8Array(lines.flatMap((line) => [...(typeof line === "string" ? encoder.encode(line) : line)]));
+  const run = async (fastPath: boolean) => {
+    const entries: unknown[] = [];
+    const receiver = await LogReceiver.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      identify: () => ({ serverUuid: "u-1", cluster: "c" }),
+      sink: ({ bytes, identity: _, timeMs: __, ...fields }) => entries.push({ ...fields, line: decoder.decode(bytes) }),
+      fastPath,
+    });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
+    for (let at = 0; at < bytes.length; at += 97) await conn.write(bytes.subarray(at, at + 97));
+    await conn.closeWrite();
+    assert.equal(await conn.read(new Uint8Array(1)), null);
+    conn.close();
+    await receiver.close();
+    return { entries, counters: { ...receiver.counters } };
+  };
+  const fast = await run(true), full = await run(false);
+  assert.deepEqual(fast, full);
+  assert.equal(fast.entries.length, 7);
+  const msgs = fast.entries.map((entry) => JSON.parse((entry as { line: string }).line).msg.slice(0, 30));
+  assert.deepEqual(msgs.slice(2, 4), ["a <b> \u2028 / é", "bad \ufffd byte"]);
 });

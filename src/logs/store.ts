@@ -32,13 +32,17 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { logger } from "../log.ts";
-import type { HeldLines, RunInput } from "./log_table.ts";
+import { LineBatch, type LineFields } from "./line_batch.ts";
+import type { HeldLines } from "./log_table.ts";
 import { levelOf, levelsAtLeast, parseRecord, recordTimeMs, TALOS_LEVELS, type TalosLevel } from "./record.ts";
 import {
   CONTROL,
   HELD,
   MAX_RUNS_PER_REQUEST,
+  REQUESTS_IN_FLIGHT,
   RESULT,
+  RESULT_SLOT,
+  type RunSpan,
   STATUS_OK,
   type StoreReply,
   type StoreRequest,
@@ -147,6 +151,8 @@ export interface LogStoreCounters {
 }
 
 const log = logger(["logs", "store"]);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Least time between two error reports of a failing database (ms). */
 const ERROR_REPORT_EVERY_MS = 10_000;
@@ -171,14 +177,16 @@ export class LogStore {
   readonly #retainAgeMs: number;
   readonly #now: () => number;
   readonly #subscribers = new Set<{ filter: CompiledFilter; listener: LogListener }>();
-  #batch: LogRow[] = [];
+  #batch = new LineBatch();
+  /** Batches written, emptied, to be filled next (see line_batch.ts). */
+  readonly #spares: LineBatch[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #ageTimer: ReturnType<typeof setInterval>;
   #pruneDue = false;
   #lastAgePruned = 0;
   #worker: StoreWorker | undefined;
-  /** The request the worker is working on (one at a time). */
-  #inFlight: { rows: LogRow[]; runs: LogRow[][] } | undefined;
+  /** The requests the worker has, oldest first (at most {@link REQUESTS_IN_FLIGHT}). */
+  #inFlight: InFlight[] = [];
   /** The highest row id whose lines subscribers have had: queries see no further, so none gets a line twice. */
   #visibleRowId: number;
   #lastErrorReport = -Infinity;
@@ -211,10 +219,14 @@ export class LogStore {
 
   /** Queues a line; it is written with its batch. Never throws. */
   add(input: LogInput): void {
-    const row = input as LogRow;
-    if (this.#closed || this.#batch.length >= MAX_QUEUED_LINES) return this.#overloaded(row);
-    this.#batch.push(row);
-    if (this.#batch.length >= BATCH_LINES) this.#send();
+    this.addBytes(input.uuid, { ...input, bytes: encoder.encode(input.line) });
+  }
+
+  /** Queues a line of machine `uuid` given as bytes (copied at once); it is written with its batch. Never throws. */
+  addBytes(uuid: string, line: LineFields): void {
+    if (this.#closed || this.#batch.count >= MAX_QUEUED_LINES) return this.#overloaded(uuid, line);
+    this.#batch.add(uuid, line);
+    if (this.#batch.count >= BATCH_LINES) this.#send();
     else this.#timer ??= setTimeout(() => this.#send(), BATCH_MS);
   }
 
@@ -223,7 +235,7 @@ export class LogStore {
    * are written (or the store closes); otherwise undefined. A receiver awaits it before reading more.
    */
   backlog(): Promise<void> | undefined {
-    if (this.#closed || this.#batch.length < HIGH_WATER_LINES) return undefined;
+    if (this.#closed || this.#batch.count < HIGH_WATER_LINES) return undefined;
     this.#drained ??= Promise.withResolvers<void>();
     return this.#drained.promise;
   }
@@ -231,8 +243,8 @@ export class LogStore {
   /** Writes everything queued and waits for it (blocking this thread); subscribers get the lines. Never throws. */
   flush(): void {
     for (;;) {
-      if (this.#inFlight) this.#waitForWorker(); // settling may send what waited meanwhile: look again
-      else if (this.#batch.length > 0 || this.#pruneDue) this.#send();
+      if (this.#inFlight.length > 0) this.#waitForWorker(); // settling may send what waited meanwhile: look again
+      else if (this.#batch.count > 0 || this.#pruneDue) this.#send();
       else return;
     }
   }
@@ -345,28 +357,37 @@ export class LogStore {
     this.#drained = undefined;
   }
 
-  /** Sends the queued lines (and a due age prune) to the worker, unless it is still busy with the last ones. */
+  /** Sends the queued lines (and a due age prune) to the worker, unless it has as many requests as it may. */
   #send(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#inFlight || this.#closed || (this.#batch.length === 0 && !this.#pruneDue)) return;
-    const taken = consecutiveRuns(this.#batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
-    const rows = taken.flat();
-    this.#batch = this.#batch.slice(rows.length);
-    if (this.#batch.length < HIGH_WATER_LINES / 2) this.#release();
-    const runs: LogRow[][] = [];
-    for (const run of taken) {
+    if (this.#inFlight.length >= REQUESTS_IN_FLIGHT || this.#closed || (this.#batch.count === 0 && !this.#pruneDue)) {
+      return;
+    }
+    const batch = this.#batch;
+    const runs = consecutiveRuns(batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
+    const taken = runs.length === 0 ? 0 : runs[runs.length - 1].first + runs[runs.length - 1].lines;
+    this.#batch = taken < batch.count ? batch.rest(taken) : this.#spares.pop() ?? new LineBatch();
+    if (this.#batch.count < HIGH_WATER_LINES / 2) this.#release();
+    const spans: RunSpan[] = [];
+    const written: WrittenRun[] = [];
+    for (const run of runs) {
       // Lines beyond the limit already within their run would be removed at once: they are not written at all.
-      const skipped = run.splice(0, Math.max(0, run.length - this.#retainLines));
-      for (const row of skipped) row.id = 0;
-      this.counters.pruned += skipped.length;
-      if (run.length > 0) runs.push(run);
+      const skipped = Math.max(0, run.lines - this.#retainLines);
+      this.counters.pruned += skipped;
+      if (skipped === run.lines) continue;
+      const kept = { ...run, first: run.first + skipped, lines: run.lines - skipped };
+      written.push(kept);
+      spans.push(runSpan(batch, kept));
     }
     const pruneBefore = this.#pruneDue ? this.#now() - this.#retainAgeMs : undefined;
     this.#pruneDue = false;
-    this.#inFlight = { rows, runs };
     this.#worker ??= this.#startWorker();
-    this.#worker.post({ op: "write", runs: runs.map(runInput), pruneBefore });
+    const request = this.#worker.sent;
+    this.#inFlight.push({ batch, taken, runs: written, request });
+    // Shared memory: the worker reads the lines in place; nothing writes to this batch until it has answered.
+    const slot = request % REQUESTS_IN_FLIGHT;
+    this.#worker.post({ op: "write", slot, bytes: batch.bytes, runs: spans, pruneBefore });
   }
 
   /** A new worker (at start, so that its start-up is out of the way of the first lines, and after a failure). */
@@ -379,68 +400,83 @@ export class LogStore {
     );
   }
 
-  /** Blocks until the worker answers the request in flight (or fails), then settles it. */
+  /** Blocks until the worker answers the oldest request (or fails), then settles what is answered. */
   #waitForWorker(): void {
-    if (!this.#worker?.wait(WORKER_TIMEOUT_MS)) {
+    if (!this.#worker?.wait(this.#inFlight[0].request + 1, WORKER_TIMEOUT_MS)) {
       this.#workerFailed(new Error(`the store's worker did not answer within ${WORKER_TIMEOUT_MS} ms`));
     }
     this.#settle();
   }
 
-  /** Takes the worker's answer to the request in flight, if it is there: ids, counters, subscribers. */
+  /** Takes the worker's answers to the requests it has answered: ids, counters, subscribers; sends what waits. */
   #settle(reply?: StoreReply): void {
     if (reply?.error) this.#reportFailure(new Error(reply.error), 0);
-    const inFlight = this.#inFlight;
-    const answer = inFlight && this.#worker?.answer();
-    if (!inFlight || !answer) return;
-    this.#inFlight = undefined;
+    for (;;) {
+      const inFlight = this.#inFlight[0];
+      const answer = inFlight && this.#worker?.answer(inFlight.request);
+      if (!answer) break;
+      this.#inFlight.shift();
+      this.#taken(inFlight, answer);
+    }
+    if (this.#batch.count > 0) this.#send();
+  }
+
+  /** The answer to one request. */
+  #taken(inFlight: InFlight, answer: WriteAnswer): void {
+    const ids = new Float64Array(inFlight.taken);
     if (answer.ok) {
       inFlight.runs.forEach((run, r) => {
         const rowId = answer.rowIds[r];
-        for (let i = 0; i < run.length; i++) run[i].id = rowId * RUN_IDS + i;
-        this.counters.stored += run.length;
+        for (let i = 0; i < run.lines; i++) ids[run.first + i] = rowId * RUN_IDS + i;
+        this.counters.stored += run.lines;
         if (rowId > this.#visibleRowId) this.#visibleRowId = rowId;
       });
       this.counters.pruned += answer.pruned + answer.agePruned;
       this.#lastAgePruned = answer.agePruned;
     } else {
-      const failed = inFlight.runs.reduce((sum, run) => sum + run.length, 0);
-      for (const run of inFlight.runs) for (const row of run) row.id = 0;
+      const failed = inFlight.runs.reduce((sum, run) => sum + run.lines, 0);
       this.counters.failed += failed;
       this.#unreportedFailures += failed;
     }
-    this.#deliver(inFlight.rows);
-    if (this.#batch.length > 0) this.#send();
+    this.#deliver(() => rowsOf(inFlight.batch, inFlight.taken, ids));
+    inFlight.batch.reset();
+    this.#spares.push(inFlight.batch);
   }
 
-  /** A worker that died or hangs: its request counts as failed, and the next request starts a new worker. */
+  /** A worker that died or hangs: its requests count as failed, and the next request starts a new worker. */
   #workerFailed(error: Error): void {
     this.#worker?.close();
     this.#worker = undefined;
     const inFlight = this.#inFlight;
-    this.#inFlight = undefined;
-    if (inFlight) {
-      const failed = inFlight.runs.reduce((sum, run) => sum + run.length, 0);
-      for (const row of inFlight.rows) row.id = 0;
-      this.counters.failed += failed;
-      this.#reportFailure(error, failed);
-      this.#deliver(inFlight.rows);
-    } else this.#reportFailure(error, 0);
+    this.#inFlight = [];
+    let failed = 0;
+    for (const request of inFlight) {
+      const lines = request.runs.reduce((sum, run) => sum + run.lines, 0);
+      failed += lines;
+      this.counters.failed += lines;
+      this.#deliver(() => rowsOf(request.batch, request.taken, new Float64Array(request.taken)));
+    }
+    this.#reportFailure(error, failed);
   }
 
   /** A line the store cannot take (closed, or its queue is full because the disk is too slow): counted, followed. */
-  #overloaded(row: LogRow): void {
-    row.id = 0;
+  #overloaded(uuid: string, line: LineFields): void {
     this.counters.failed++;
     if (!this.#overloadReported && !this.#closed) {
       this.#overloadReported = true;
       log.error("the kernel-log history cannot keep up; lines are not stored until it catches up (stdout has them)");
     }
-    this.#deliver([row]);
+    this.#deliver(() => {
+      const { boot, seq, timeMs, level, bytes } = line;
+      return [{ id: 0, uuid, boot, seq, timeMs, level, line: decoder.decode(bytes) }];
+    });
   }
 
-  #deliver(rows: readonly LogRow[]): void {
-    if (this.#batch.length < MAX_QUEUED_LINES / 2) this.#overloadReported = false;
+  /** Gives subscribers their lines of `made()`, which is called only when there are subscribers. */
+  #deliver(made: () => LogRow[]): void {
+    if (this.#batch.count < MAX_QUEUED_LINES / 2) this.#overloadReported = false;
+    if (this.#subscribers.size === 0) return;
+    const rows = made();
     for (const { filter, listener } of this.#subscribers) {
       const wanted = filter.all ? rows : rows.filter(filter.test);
       if (wanted.length === 0) continue;
@@ -469,10 +505,9 @@ export class LogStore {
 class StoreWorker {
   readonly #worker: Worker;
   readonly #control = new Int32Array(new SharedArrayBuffer(4 * CONTROL.length));
-  readonly #results = new Float64Array(new SharedArrayBuffer(8 * (RESULT.rowIds + MAX_RUNS_PER_REQUEST)));
+  readonly #results = new Float64Array(new SharedArrayBuffer(8 * RESULT_SLOT * REQUESTS_IN_FLIGHT));
   readonly #held = new BigInt64Array(new SharedArrayBuffer(8 * HELD.length)).fill(-1n);
   #sent = 0;
-  #taken = 0;
 
   constructor(
     path: string,
@@ -497,19 +532,24 @@ class StoreWorker {
     this.#sent = 0; // "open" is not answered
   }
 
+  /** Requests sent so far (but `open`): the number of the next one. */
+  get sent(): number {
+    return this.#sent;
+  }
+
   post(request: StoreRequest): void {
     this.#worker.postMessage(request);
     this.#sent++;
   }
 
   /**
-   * Blocks until every request sent is answered, at most `timeoutMs` (the worker's start included); whether they were.
+   * Blocks until `count` requests are answered, at most `timeoutMs` (the worker's start included); whether they were.
    */
-  wait(timeoutMs: number): boolean {
+  wait(count: number, timeoutMs: number): boolean {
     const started = performance.now();
     for (;;) {
       const done = Atomics.load(this.#control, CONTROL.answered);
-      if (done >= this.#sent) return true;
+      if (done >= count) return true;
       const left = started + timeoutMs - performance.now();
       if (left <= 0) return false;
       Atomics.wait(this.#control, CONTROL.answered, done, Math.min(left, 100));
@@ -523,12 +563,11 @@ class StoreWorker {
     return { lines: Number(lines), bytes: Number(Atomics.load(this.#held, HELD.bytes)) };
   }
 
-  /** The answer to the last request, once, when it has come. */
-  answer(): { ok: boolean; rowIds: Float64Array; pruned: number; agePruned: number } | undefined {
-    const done = Atomics.load(this.#control, CONTROL.answered);
-    if (done < this.#sent || this.#taken === done) return undefined;
-    this.#taken = done;
-    const results = this.#results;
+  /** The answer to request number `request`, when it has come (read it before sending a request more). */
+  answer(request: number): WriteAnswer | undefined {
+    if (Atomics.load(this.#control, CONTROL.answered) <= request) return undefined;
+    const slot = (request % REQUESTS_IN_FLIGHT) * RESULT_SLOT;
+    const results = this.#results.subarray(slot, slot + RESULT_SLOT);
     return {
       ok: results[RESULT.status] === STATUS_OK,
       rowIds: results.subarray(RESULT.rowIds, RESULT.rowIds + results[RESULT.runs]),
@@ -540,44 +579,93 @@ class StoreWorker {
   /** Closes the worker's connection (waiting briefly for it) and ends the worker. */
   close(): void {
     this.post({ op: "close" });
-    this.wait(1000);
+    this.wait(this.#sent, 1000);
     this.#worker.terminate();
   }
 }
 
-/** Splits rows into runs of consecutive lines of one machine and boot, each at most `maxLines` long. */
-function consecutiveRuns(rows: readonly LogRow[], maxRuns: number, maxLines: number): LogRow[][] {
-  const runs: LogRow[][] = [];
-  let run: LogRow[] = [];
-  for (const row of rows) {
-    if (run.length > 0 && (run.length === maxLines || run[0].uuid !== row.uuid || run[0].boot !== row.boot)) {
-      runs.push(run);
+/**
+ * A request's lines: the batch they were taken from, how many, and the runs written (the rest were pruned); the
+ * request's number.
+ */
+interface InFlight {
+  batch: LineBatch;
+  taken: number;
+  runs: WrittenRun[];
+  request: number;
+}
+
+/** The worker's answer to a write. */
+interface WriteAnswer {
+  ok: boolean;
+  rowIds: Float64Array;
+  pruned: number;
+  agePruned: number;
+}
+
+/** A run of a batch's lines: its machine and boot, its first line and how many. */
+interface WrittenRun {
+  uuid: string;
+  boot: string;
+  first: number;
+  lines: number;
+}
+
+/**
+ * Splits the batch's first lines into runs of consecutive lines of one machine and boot, each at most `maxLines`
+ * long, at most `maxRuns` of them.
+ */
+function consecutiveRuns(batch: LineBatch, maxRuns: number, maxLines: number): WrittenRun[] {
+  const runs: WrittenRun[] = [];
+  for (const { uuid, boot, first, end } of batch.groups()) {
+    for (let at = first; at < end; at += maxLines) {
+      runs.push({ uuid, boot, first: at, lines: Math.min(maxLines, end - at) });
       if (runs.length === maxRuns) return runs;
-      run = [];
     }
-    run.push(row);
   }
-  if (run.length > 0) runs.push(run);
   return runs;
 }
 
-/** The row written for a run: its lines and their highest seq, newest time and most severe level. */
-function runInput(run: readonly LogRow[]): RunInput {
+/** The row written for a run of the batch: where its lines are, their highest seq, newest time, most severe level. */
+function runSpan(batch: LineBatch, run: WrittenRun): RunSpan {
   let seq = -1, timeMs = -Infinity, severity = TALOS_LEVELS.length - 1;
-  const lines: string[] = [];
-  for (const row of run) {
-    if (row.seq > seq) seq = row.seq;
-    if (row.timeMs > timeMs) timeMs = row.timeMs;
-    const rank = SEVERITY[row.level];
-    if (rank < severity) severity = rank;
-    lines.push(row.line);
+  const { seqs, times, severities } = batch;
+  const { first, lines } = run;
+  for (let i = first; i < first + lines; i++) {
+    if (seqs[i] > seq) seq = seqs[i];
+    if (times[i] > timeMs) timeMs = times[i];
+    if (severities[i] < severity) severity = severities[i];
   }
-  const { uuid, boot } = run[0];
-  return { uuid, boot, seq, timeMs, level: TALOS_LEVELS[severity], text: lines.join("\n"), lines: lines.length };
+  return {
+    uuid: run.uuid,
+    boot: run.boot,
+    seq,
+    timeMs,
+    level: TALOS_LEVELS[severity],
+    start: batch.start(first),
+    end: batch.ends[first + lines - 1],
+    lines,
+  };
 }
 
-/** Rank of each level, 0 the most severe. */
-const SEVERITY: Readonly<Record<TalosLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
+/** The first `count` lines of the batch as rows, with these ids. */
+function rowsOf(batch: LineBatch, count: number, ids: Float64Array): LogRow[] {
+  const rows: LogRow[] = [];
+  for (const { uuid, boot, first, end } of batch.groups()) {
+    for (let i = first; i < Math.min(end, count); i++) {
+      rows.push({
+        id: ids[i],
+        uuid,
+        boot,
+        seq: batch.seqs[i],
+        timeMs: batch.times[i],
+        level: batch.level(i),
+        line: batch.text(i),
+      });
+    }
+  }
+  return rows;
+}
 
 /** A stored line with its own seq, time and level, read from the line itself (the row holds the run's). */
 function describe(id: number, run: { uuid: string; boot: string; timeMs: number }, line: string): LogRow {

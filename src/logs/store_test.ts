@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { SqliteState } from "../state/sqlite.ts";
 import { isRoot, skipUnless } from "../../tests/support/requirements.ts";
 import { BATCH_MS, HIGH_WATER_LINES, type LogInput, type LogRow, LogStore } from "./store.ts";
@@ -246,9 +247,14 @@ Deno.test("a backlog above the high-water mark holds receivers back until the wo
   using state = openState();
   const store = new LogStore(state.db);
   assert.equal(store.backlog(), undefined, "nothing waits");
+  // Another writer holds the database, so the worker cannot keep up however fast it is.
+  const other = new DatabaseSync(state.db.location()!);
+  other.exec("BEGIN IMMEDIATE");
   for (let seq = 0; seq < HIGH_WATER_LINES * 2; seq++) store.add(line(`m${seq % 7}`, seq));
   const behind = store.backlog();
   assert.ok(behind, "a reader must wait");
+  other.exec("COMMIT");
+  other.close();
   await behind;
   assert.ok(store.counters.stored > 0, "the worker wrote while the reader waited");
   store.close();

@@ -14,6 +14,7 @@ import {
   CONTROL,
   HELD,
   RESULT,
+  RESULT_SLOT,
   STATUS_FAILED,
   STATUS_OK,
   type StoreReply,
@@ -31,7 +32,7 @@ interface WorkerScope {
 
 const scope = globalThis as unknown as WorkerScope;
 let control: Int32Array;
-let results: Float64Array;
+let allResults: Float64Array;
 let held: BigInt64Array;
 let db: DatabaseSync | undefined;
 let table: LogTable | undefined;
@@ -40,7 +41,7 @@ let openError: string | undefined;
 scope.onmessage = ({ data: request }) => {
   if (request.op === "open") {
     control = new Int32Array(request.control);
-    results = new Float64Array(request.results);
+    allResults = new Float64Array(request.results);
     held = new BigInt64Array(request.held);
     try {
       db = new DatabaseSync(request.path, { timeout: BUSY_TIMEOUT_MS });
@@ -54,19 +55,23 @@ scope.onmessage = ({ data: request }) => {
   }
   if (request.op === "close") {
     db?.close();
-    answer(STATUS_OK);
+    answer();
     scope.close();
     return;
   }
+  const results = allResults.subarray(request.slot * RESULT_SLOT, (request.slot + 1) * RESULT_SLOT);
   results.fill(0, 0, RESULT.rowIds);
-  if (!table) return answer(STATUS_FAILED, openError);
+  if (!table) return answer(results, STATUS_FAILED, openError);
   try {
-    const written = table.write(request.runs);
+    const { bytes } = request;
+    const written = table.write(
+      request.runs.map((run) => ({ ...run, text: bytes.subarray(run.start, run.end) })),
+    );
     results.set(written.rowIds, RESULT.rowIds);
     results[RESULT.runs] = written.rowIds.length;
     results[RESULT.pruned] = written.pruned;
   } catch (error) {
-    return answer(STATUS_FAILED, (error as Error).message);
+    return answer(results, STATUS_FAILED, (error as Error).message);
   }
   // The lines are stored whatever happens here; a failure is only reported.
   let ageError: string | undefined;
@@ -77,7 +82,7 @@ scope.onmessage = ({ data: request }) => {
       ageError = `age retention: ${(error as Error).message}`;
     }
   }
-  answer(STATUS_OK, ageError);
+  answer(results, STATUS_OK, ageError);
 };
 
 /** Shows the main thread what the table holds now. */
@@ -87,9 +92,10 @@ function publishHeld(): void {
   Atomics.store(held, HELD.bytes, BigInt(bytes));
 }
 
-function answer(status: number, error?: string): void {
+/** Answers the request whose slot of the results array is `results` (none for `close`). */
+function answer(results?: Float64Array, status?: number, error?: string): void {
   if (table) publishHeld();
-  results[RESULT.status] = status;
+  if (results) results[RESULT.status] = status!;
   Atomics.add(control, CONTROL.answered, 1);
   Atomics.notify(control, CONTROL.answered);
   scope.postMessage(error === undefined ? {} : { error });
