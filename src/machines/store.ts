@@ -77,7 +77,8 @@ export class MachineStore {
 
   /**
    * Records a provision: creates the machine or updates its key, token, version and last time. Returns the record
-   * as stored, read back in the same statement.
+   * as stored, read back in the same statement. Read with `all`, which runs the statement to its end: `get` stops at
+   * the returned row and leaves the commit to the reset, whose failure (a full disk) node:sqlite does not report.
    */
   recordProvision(
     record: { uuid: string; address: string; publicKey: string; nodeUniqueToken?: string; talosVersion?: string },
@@ -92,7 +93,7 @@ export class MachineStore {
            last_provisioned_at = excluded.last_provisioned_at, namespace = excluded.namespace,
            cluster = excluded.cluster, metal_machine = excluded.metal_machine, machine = excluded.machine
          RETURNING ${COLUMNS}`,
-      ).get(
+      ).all(
         record.uuid,
         record.address,
         record.publicKey,
@@ -104,20 +105,21 @@ export class MachineStore {
         identity?.cluster ?? null,
         identity?.metalMachine ?? null,
         identity?.machine ?? null,
-      ) as unknown as Row
+      )[0] as unknown as Row
     );
     return fromRow(row);
   }
 
   /**
    * Forgets a machine's key `publicKey` (its peer was removed); the address stays reserved for it. A key that
-   * changed meanwhile (the machine provisioned again) is kept. Returns the changed record, if it changed.
+   * changed meanwhile (the machine provisioned again) is kept. Returns the changed record, if it changed (read with
+   * `all`, as in {@linkcode recordProvision}).
    */
   clearPublicKey(uuid: string, publicKey: string): MachineRecord | undefined {
     const row = this.#state.query(() =>
       this.#state.statement(
         `UPDATE machines SET public_key = NULL WHERE uuid = ? AND public_key = ? RETURNING ${COLUMNS}`,
-      ).get(uuid, publicKey) as Row | undefined
+      ).all(uuid, publicKey)[0] as unknown as Row | undefined
     );
     return row && fromRow(row);
   }
