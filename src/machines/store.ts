@@ -77,7 +77,8 @@ export class MachineStore {
 
   /**
    * Records a provision: creates the machine or updates its key, token, version and last time. Returns the record
-   * as stored, read back in the same statement.
+   * as stored, read back in the same statement. Run to its end with `all()`: with `RETURNING`, SQLite commits when
+   * the statement finishes, and `get()` would leave that to a reset whose error (a full disk) goes unseen.
    */
   recordProvision(
     record: { uuid: string; address: string; publicKey: string; nodeUniqueToken?: string; talosVersion?: string },
@@ -92,7 +93,7 @@ export class MachineStore {
            last_provisioned_at = excluded.last_provisioned_at, namespace = excluded.namespace,
            cluster = excluded.cluster, metal_machine = excluded.metal_machine, machine = excluded.machine
          RETURNING ${COLUMNS}`,
-      ).get(
+      ).all(
         record.uuid,
         record.address,
         record.publicKey,
@@ -104,7 +105,7 @@ export class MachineStore {
         identity?.cluster ?? null,
         identity?.metalMachine ?? null,
         identity?.machine ?? null,
-      ) as unknown as Row
+      )[0] as unknown as Row
     );
     return fromRow(row);
   }
@@ -117,7 +118,7 @@ export class MachineStore {
     const row = this.#state.query(() =>
       this.#state.statement(
         `UPDATE machines SET public_key = NULL WHERE uuid = ? AND public_key = ? RETURNING ${COLUMNS}`,
-      ).get(uuid, publicKey) as Row | undefined
+      ).all(uuid, publicKey)[0] as unknown as Row | undefined
     );
     return row && fromRow(row);
   }
