@@ -17,7 +17,7 @@ console.log("== kernel-log ingest (4 connections, 250,000 records) ==");
 console.log(JSON.stringify(await benchLogIngest(), null, 2));
 console.log("\n== logs: --tail on the store, --follow latency, --stdin against jq ==");
 await benchLogsCli();
-console.log("\n== provisioning 10,000 machines, memory, peers ==");
+console.log("\n== provisioning 10,000 machines, memory, peers, start-up with them ==");
 await benchProvision();
 console.log("\n== Provision API over TLS, next to h2c (Python grpcio, a trivial handler) ==");
 await benchTls();

@@ -24,22 +24,22 @@ Deno.test(
   { name: "concurrent provisions share device writes; each reply finds its peer on the device", ignore },
   async () => {
     const work = await Deno.makeTempDir({ prefix: "siderolink-concurrent-" });
-    const iface = `slc${Deno.pid % 100000}`;
+    const iface = `slpc${Deno.pid % 100000}`;
     await using ns = await NetNs.create("concurrent");
-    await ns.exec("ip", ["-6", "addr", "add", "fd5e:7::1/64", "dev", "lo", "nodad"]);
+    await ns.exec("ip", ["-6", "addr", "add", "fd5e:c0::1/64", "dev", "lo", "nodad"]);
     const serve = await ServeProcess.start([
       "--log-level",
       "trace",
       "--state-dir",
       join(work, "state"),
       "--wireguard-endpoint",
-      "[fd5e:7::1]:51821",
+      "[fd5e:c0::1]:51821",
       "--wireguard-backend",
       "userspace",
       "--interface",
       iface,
       "--api-listen",
-      "[fd5e:7::1]:8081",
+      "[fd5e:c0::1]:8081",
       "--control-socket",
       join(work, "control.sock"),
       "--join-token",
@@ -51,7 +51,7 @@ Deno.test(
         await ns.exec(PYTHON, [
           NODE_SCRIPT,
           "provision-verify",
-          "[fd5e:7::1]:8081",
+          "[fd5e:c0::1]:8081",
           String(MACHINES),
           "16",
           "t",

@@ -77,8 +77,8 @@ export class MachineStore {
 
   /**
    * Records a provision: creates the machine or updates its key, token, version and last time. Returns the record
-   * as stored, read back in the same statement. Read with `all`, which runs the statement to its end: `get` stops at
-   * the returned row and leaves the commit to the reset, whose failure (a full disk) node:sqlite does not report.
+   * as stored, read back in the same statement. Run to its end with `all()`: with `RETURNING`, SQLite commits when
+   * the statement finishes, and `get()` would leave that to a reset whose error (a full disk) goes unseen.
    */
   recordProvision(
     record: { uuid: string; address: string; publicKey: string; nodeUniqueToken?: string; talosVersion?: string },
@@ -112,8 +112,7 @@ export class MachineStore {
 
   /**
    * Forgets a machine's key `publicKey` (its peer was removed); the address stays reserved for it. A key that
-   * changed meanwhile (the machine provisioned again) is kept. Returns the changed record, if it changed (read with
-   * `all`, as in {@linkcode recordProvision}).
+   * changed meanwhile (the machine provisioned again) is kept. Returns the changed record, if it changed.
    */
   clearPublicKey(uuid: string, publicKey: string): MachineRecord | undefined {
     const row = this.#state.query(() =>
