@@ -14,8 +14,12 @@
 
 import type { LineSplitter } from "./splitter.ts";
 
-/** Takes the line `bytes[start, end)` (no `\n`) and returns true, or false to leave it to the full path. */
-export type FastLineHandler = (bytes: Uint8Array, start: number, end: number) => boolean;
+/**
+ * Takes the line at `bytes[start]` and returns where it ends, or -1 to leave it to the full path. With `complete`,
+ * the line is `bytes[start, end)`; without, it ends at the first `\n` in `bytes[start, end)`, and -1 also when
+ * there is none.
+ */
+export type FastLineHandler = (bytes: Uint8Array, start: number, end: number, complete: boolean) => number;
 
 const NEWLINE = 0x0a;
 
@@ -50,15 +54,21 @@ export class ByteLineSplitter {
     const length = bytes.length;
     let start = 0;
     while (start < length) {
+      if (!this.#overlong && this.#carried === 0) {
+        // The fast path finds the end of a line it takes; only the others are searched for their `\n`.
+        const end = this.#fast(bytes, start, Math.min(length, start + this.#maxBytes + 1), false);
+        if (end >= 0) {
+          start = end + 1;
+          continue;
+        }
+      }
       const newline = bytes.indexOf(NEWLINE, start);
       if (newline < 0) return this.#hold(bytes, start, length);
       if (this.#overlong) {
         this.#full.push(bytes.subarray(start, newline + 1));
         this.#overlong = false;
       } else if (this.#carried > 0) this.#joined(bytes, start, newline);
-      else if (newline - start <= this.#maxBytes) {
-        if (!this.#fast(bytes, start, newline)) this.#full.push(bytes.subarray(start, newline + 1));
-      } else this.#full.push(bytes.subarray(start, newline + 1));
+      else this.#full.push(bytes.subarray(start, newline + 1)); // refused by the fast path, or overlong
       start = newline + 1;
     }
   }
@@ -67,7 +77,9 @@ export class ByteLineSplitter {
   end(): void {
     const carried = this.#carried;
     this.#carried = 0;
-    if (carried > 0 && !this.#fast(this.#carry!, 0, carried)) this.#full.push(this.#carry!.subarray(0, carried));
+    if (carried > 0 && this.#fast(this.#carry!, 0, carried, true) < 0) {
+      this.#full.push(this.#carry!.subarray(0, carried));
+    }
     this.#overlong = false;
     this.#full.end();
   }
@@ -85,7 +97,7 @@ export class ByteLineSplitter {
     const carry = this.#room(total + 1);
     this.#carried = 0;
     carry.set(bytes.subarray(start, newline + 1), carried);
-    if (!this.#fast(carry, 0, total)) this.#full.push(carry.subarray(0, total + 1));
+    if (this.#fast(carry, 0, total, true) < 0) this.#full.push(carry.subarray(0, total + 1));
   }
 
   /** Keeps `bytes[start, end)`, the start of a line, or hands it to the full path once it is overlong. */

@@ -37,15 +37,17 @@ function withFastPath(chunks: Uint8Array[]): { out: string[]; fast: number } {
   const full = new LineSplitter((line, cut) => out.push(cut ? `!${line}` : line), () => out.push("<dropped>"), CAP);
   const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const lines = new ByteLineSplitter(
-    (bytes, start, end) => {
-      if (bytes[start] !== 0x7b) return false;
+    (bytes, start, limit, complete) => {
+      const newline = bytes.indexOf(0x0a, start);
+      const end = complete ? limit : newline >= 0 && newline < limit ? newline : -1;
+      if (end < 0 || bytes[start] !== 0x7b) return -1;
       try {
         out.push(strict.decode(bytes.subarray(start, end)));
       } catch {
-        return false;
+        return -1;
       }
       fast++;
-      return true;
+      return end;
     },
     full,
     CAP,

@@ -20,7 +20,7 @@
 
 import { compareBytes, levelFrom, rfc3339UtcMsOfBytes, type TalosLevel } from "./record.ts";
 
-const QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c, COLON = 0x3a, OPEN_BRACE = 0x7b, CLOSE_BRACE = 0x7d;
+const NEWLINE = 0x0a, QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c, COLON = 0x3a, OPEN_BRACE = 0x7b, CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b, CLOSE_BRACKET = 0x5d, MINUS = 0x2d, ZERO = 0x30, NINE = 0x39;
 
 /** Deepest nesting of objects and arrays the fast path takes (the record itself is depth 1). */
@@ -92,6 +92,8 @@ export class LineSplicer {
   seq: number | undefined;
   /** The record's `clock` when it is a number, else undefined. */
   clock: number | undefined;
+  /** Where the line ended (its `\n`, or the end given), after a successful {@link splice}. */
+  lineEnd = 0;
   /** The record's level, as {@link levelFrom} gives it. */
   level: TalosLevel = "info";
   #timeStart = -1;
@@ -125,12 +127,15 @@ export class LineSplicer {
   }
 
   /**
-   * Writes the output line of the line `src[start, end)` (no `\n`) into `out` (at least the line's length plus
+   * Writes the output line of the line at `src[start]` into `out` (at least the line's length plus
    * {@link extraBytes}) and returns its length, or -1 when the line is not provably canonical (then `out` holds
-   * nothing of use and the line belongs to the full path).
+   * nothing of use and the line belongs to the full path). With `complete`, the line is `src[start, end)`;
+   * without, it is the bytes before the first `\n` in `src[start, end)` (a canonical line holds no raw `\n`, so
+   * its scan stops right there: the caller need not look for the line's end first). {@link lineEnd} tells where
+   * the line ended.
    */
-  splice(src: Uint8Array, start: number, end: number, out: Uint8Array): number {
-    if (end - start < 2 || src[start] !== OPEN_BRACE || src[end - 1] !== CLOSE_BRACE) return -1;
+  splice(src: Uint8Array, start: number, end: number, out: Uint8Array, complete = true): number {
+    if (end - start < 2 || src[start] !== OPEN_BRACE || (complete && src[end - 1] !== CLOSE_BRACE)) return -1;
     this.#src = src;
     this.#end = end;
     this.#out = out;
@@ -188,15 +193,21 @@ export class LineSplicer {
         if (this.#i >= end) return -1;
         const c = src[this.#i++];
         if (c === COMMA) continue;
-        if (c === CLOSE_BRACE && this.#i === end) break;
+        if (c === CLOSE_BRACE && this.#endsHere(complete)) break;
         return -1;
       }
-    } else if (this.#i + 1 !== end) return -1;
+    } else if (++this.#i, !this.#endsHere(complete)) return -1;
+    this.lineEnd = this.#i;
     this.#annotate(next, this.#keys.length);
     out[this.#o++] = CLOSE_BRACE;
     if (matched !== seen.count || matched !== shape.count) this.#shape = seen.shape(src, shape, matched);
     this.level = levelFrom(this.#talosLevel, this.#priority);
     return this.#o;
+  }
+
+  /** Whether the line ends at `#i`, right after its closing brace. */
+  #endsHere(complete: boolean): boolean {
+    return complete ? this.#i === this.#end : this.#i < this.#end && this.#src[this.#i] === NEWLINE;
   }
 
   /** Writes annotations `from` to `to` (exclusive); returns `to`. */

@@ -296,9 +296,22 @@ function fastPath(line: Uint8Array, splicer: LineSplicer): Outcome | undefined {
   padded.set(line, 4);
   const out = new Uint8Array(line.length + splicer.extraBytes);
   const length = splicer.splice(padded, 4, 4 + line.length, out);
-  if (length < 0) return undefined;
-  const { seq, clock, level } = splicer;
-  return { bytes: out.slice(0, length), seq, clock, timeMs: splicer.timeMs(), level };
+  const outcome = length < 0 ? undefined : {
+    bytes: out.slice(0, length),
+    seq: splicer.seq,
+    clock: splicer.clock,
+    timeMs: splicer.timeMs(),
+    level: splicer.level,
+  };
+  // The same when the scan has to find the line's end: the line, then `\n` and more bytes.
+  padded[4 + line.length] = 0x0a;
+  const found = splicer.splice(padded, 4, padded.length, out, false);
+  assert.equal(found, length, "the same outcome when the line's end is found by the scan");
+  if (found >= 0) {
+    assert.equal(splicer.lineEnd, 4 + line.length);
+    assert.deepEqual(out.slice(0, found), outcome!.bytes);
+  }
+  return outcome;
 }
 
 Deno.test("the fast path gives the full path's line and fields, or leaves the line to it", () => {

@@ -18,8 +18,12 @@ export const FLUSH_MS = 5;
 /** Bytes waiting that start a write at once. */
 export const FLUSH_BYTES = 64 * 1024;
 
-/** Lines are gathered in chunks of this size (a longer line gets a chunk of its own). */
-const CHUNK_BYTES = 256 * 1024;
+/**
+ * Lines are gathered in chunks of this size, each one write (a longer line gets a chunk of its own). A write no
+ * larger than a pipe's buffer (64 KiB on Linux) goes in whole while the reader keeps up, so that a `kill -9`
+ * seldom leaves half a line on stdout; writes of 256 KiB were always split, and the kill -9 fault test saw the cut.
+ */
+const CHUNK_BYTES = FLUSH_BYTES;
 
 /** Written chunks kept for reuse. */
 const FREE_CHUNKS = 4;

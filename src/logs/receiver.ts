@@ -306,21 +306,21 @@ export class LogReceiver implements AsyncDisposable {
       counters.malformed++;
     }, maxLineBytes);
 
-    /** The fast path: false leaves the line to the full path, which then does everything as for any line. */
-    const onCanonicalLine = (bytes: Uint8Array, start: number, end: number): boolean => {
+    /** The fast path: -1 leaves the line to the full path, which then does everything as for any line. */
+    const onCanonicalLine = (bytes: Uint8Array, start: number, end: number, complete: boolean): number => {
       const out = scratchFor(end - start + splicer.extraBytes);
-      const length = splicer.splice(bytes, start, end, out);
-      if (length < 0) return false;
+      const length = splicer.splice(bytes, start, end, out, complete);
+      if (length < 0) return -1;
       if (limiter && !limiter.admit(identity!.serverUuid)) {
         counters.rateLimited++;
-        return true;
+        return splicer.lineEnd;
       }
       const seq = splicer.seq;
       const timeMs = splicer.timeMs();
       const boot = dedupe.admit(seq, splicer.clock, timeMs);
       if (boot === undefined) counters.duplicates++;
       else hand(out.subarray(0, length), boot, seq, timeMs, splicer.level);
-      return true;
+      return splicer.lineEnd;
     };
     const fastPath = this.#options.fastPath ?? fastPathFromEnvironment();
     const lines = fastPath ? new ByteLineSplitter(onCanonicalLine, splitter, maxLineBytes) : splitter;

@@ -12,10 +12,11 @@
  * one line is simply a run of one.
  *
  * Writing happens on a worker thread with its own connection (store_worker.ts): SQLite's work, and a disk that
- * stalls on a sync, never hold up the daemon's event loop, and the second core takes that work. One request is
- * with the worker at a time; lines arriving meanwhile wait and go in the next one. A request is sent when
- * {@link BATCH_LINES} lines wait or {@link BATCH_MS} ms after the first one, so lines are stored within a few tens
- * of ms; each is one transaction. `flush` (and `close`) wait for the worker synchronously.
+ * stalls on a sync, never hold up the daemon's event loop, and the second core takes that work. The lines travel
+ * as bytes (line_batch.ts). The worker has at most two requests (one it writes, one in its queue, so that it never
+ * waits for this thread to hear of an answer); lines arriving meanwhile wait and go in the next one. A request is
+ * sent when {@link BATCH_LINES} lines wait or {@link BATCH_MS} ms after the first one, or when a write is answered,
+ * so lines are stored within a few tens of ms; each is one transaction. `flush` (and `close`) wait for the worker synchronously.
  *
  * Retention runs in the same transaction: per machine, whole runs are removed, oldest first, while the newer ones
  * still hold `retainLines`; so a machine keeps at least `retainLines` lines and fewer than `retainLines` + one run

@@ -1,6 +1,6 @@
 /**
  * The log store's worker thread: it owns a connection of its own to the state database and does the writing
- * (store.ts sends it one request at a time), so that SQLite's work, and a disk that stalls on a sync, never hold
+ * (store.ts sends it requests, at most two at a time), so that SQLite's work, and a disk that stalls on a sync, never hold
  * up the daemon's event loop, and a second core can take that work.
  *
  * The protocol is in store_protocol.ts; store.ts is the other side.

@@ -7,6 +7,9 @@
 
 let counter = 0;
 
+/** Tells this copy of the module from those of other test files in the same process. */
+const MODULE_ID = crypto.getRandomValues(new Uint32Array(1))[0].toString(36);
+
 /** Runs a command and returns its stdout; throws with stderr when it fails. */
 export async function run(command: string, args: string[], options: { stdin?: string } = {}): Promise<string> {
   const child = new Deno.Command(command, {
@@ -36,9 +39,14 @@ export class NetNs implements AsyncDisposable {
     this.name = name;
   }
 
-  /** Creates a namespace named `sl-<label>-<pid>-<n>` with `lo` up. */
+  /**
+   * Creates a namespace named `sl-<label>-<pid>-<module>-<n>` with `lo` up. Test files run in parallel share the
+   * pid and each has its own copy of this module (and counter), so `<module>` tells the copies apart: two files
+   * with the same label (tests/log_receiver_test.ts and the kernel-log fault test) otherwise both made
+   * `sl-logs-<pid>-0`, and the second failed with "File exists".
+   */
   static async create(label: string): Promise<NetNs> {
-    const name = `sl-${label}-${Deno.pid}-${counter++}`;
+    const name = `sl-${label}-${Deno.pid}-${MODULE_ID}-${counter++}`;
     await run("ip", ["netns", "add", name]);
     const ns = new NetNs(name);
     await ns.exec("ip", ["link", "set", "lo", "up"]);
