@@ -114,6 +114,8 @@ export class LineSplicer {
   #out: Uint8Array = new Uint8Array(0);
   #i = 0;
   #o = 0;
+  /** Where the output line starts in `#out`. */
+  #outStart = 0;
   /** Whether the last string scanned was plain: ASCII, no escape (so its bytes are its value). */
   #plain = false;
   /** The last number scanned. */
@@ -127,20 +129,21 @@ export class LineSplicer {
   }
 
   /**
-   * Writes the output line of the line at `src[start]` into `out` (at least the line's length plus
-   * {@link extraBytes}) and returns its length, or -1 when the line is not provably canonical (then `out` holds
-   * nothing of use and the line belongs to the full path). With `complete`, the line is `src[start, end)`;
+   * Writes the output line of the line at `src[start]` into `out` from `at` on (room for at least the line's
+   * length plus {@link extraBytes}) and returns its length, or -1 when the line is not provably canonical (then
+   * `out` holds nothing of use and the line belongs to the full path). With `complete`, the line is `src[start, end)`;
    * without, it is the bytes before the first `\n` in `src[start, end)` (a canonical line holds no raw `\n`, so
    * its scan stops right there: the caller need not look for the line's end first). {@link lineEnd} tells where
    * the line ended.
    */
-  splice(src: Uint8Array, start: number, end: number, out: Uint8Array, complete = true): number {
+  splice(src: Uint8Array, start: number, end: number, out: Uint8Array, complete = true, at = 0): number {
     if (end - start < 2 || src[start] !== OPEN_BRACE || (complete && src[end - 1] !== CLOSE_BRACE)) return -1;
     this.#src = src;
     this.#end = end;
     this.#out = out;
     this.#i = start + 1;
-    this.#o = 0;
+    this.#o = at;
+    this.#outStart = at;
     this.seq = undefined;
     this.clock = undefined;
     this.#timeStart = -1;
@@ -159,7 +162,7 @@ export class LineSplicer {
           matched++;
           next = this.#annotate(next, shape.before[k]);
           wanted = shape.wanted[k];
-          if (this.#o > 1) out[this.#o++] = COMMA;
+          if (this.#o > this.#outStart + 1) out[this.#o++] = COMMA;
           const key = shape.keys[k];
           let o = this.#o;
           for (let b = 0; b < key.length; b++) out[o++] = key[b]; // "key":
@@ -182,7 +185,7 @@ export class LineSplicer {
           next = this.#annotate(next, before);
           wanted = wantedKey(src, keyStart, keyEnd);
           seen.note(k, keyStart - 1, keyEnd + 2, next, wanted);
-          if (this.#o > 1) out[this.#o++] = COMMA;
+          if (this.#o > this.#outStart + 1) out[this.#o++] = COMMA;
           this.#copy(keyStart - 1, keyEnd + 2); // "key":
           this.#i = keyEnd + 2;
         }
@@ -202,7 +205,7 @@ export class LineSplicer {
     out[this.#o++] = CLOSE_BRACE;
     if (matched !== seen.count || matched !== shape.count) this.#shape = seen.shape(src, shape, matched);
     this.level = levelFrom(this.#talosLevel, this.#priority);
-    return this.#o;
+    return this.#o - at;
   }
 
   /** Whether the line ends at `#i`, right after its closing brace. */
@@ -214,7 +217,7 @@ export class LineSplicer {
   #annotate(from: number, to: number): number {
     if (from === to) return to;
     const out = this.#out;
-    if (this.#o > 1) out[this.#o++] = COMMA;
+    if (this.#o > this.#outStart + 1) out[this.#o++] = COMMA;
     const joined = this.#joined[from * this.#keys.length + to] ??= joinPieces(this.#pieces.slice(from, to));
     out.set(joined, this.#o);
     this.#o += joined.length;

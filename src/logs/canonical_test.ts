@@ -303,13 +303,17 @@ function fastPath(line: Uint8Array, splicer: LineSplicer): Outcome | undefined {
     timeMs: splicer.timeMs(),
     level: splicer.level,
   };
-  // The same when the scan has to find the line's end: the line, then `\n` and more bytes.
+  // The same when the scan has to find the line's end (the line, then `\n` and more bytes), written further on in
+  // a buffer holding other bytes (as the store's batch does).
   padded[4 + line.length] = 0x0a;
-  const found = splicer.splice(padded, 4, padded.length, out, false);
+  const at = 5;
+  const shared = new Uint8Array(at + out.length).fill(0x2c);
+  const found = splicer.splice(padded, 4, padded.length, shared, false, at);
   assert.equal(found, length, "the same outcome when the line's end is found by the scan");
   if (found >= 0) {
     assert.equal(splicer.lineEnd, 4 + line.length);
-    assert.deepEqual(out.slice(0, found), outcome!.bytes);
+    assert.deepEqual(shared.slice(at, at + found), outcome!.bytes);
+    assert.deepEqual(shared.slice(0, at), new Uint8Array(at).fill(0x2c), "nothing written before `at`");
   }
   return outcome;
 }

@@ -1,7 +1,8 @@
 /**
  * Lines waiting for the store's worker, as bytes: each line's UTF-8 followed by `\n` in one buffer, and beside
- * it the fields the store indexes (machine, boot, seq, time, level) in typed arrays. A burst of lines costs a copy
- * of their bytes and a few array slots each, no object per line. The bytes are in shared memory, so the worker
+ * it the fields the store indexes (machine, boot, seq, time, level) in typed arrays. A line is written straight
+ * into the buffer ({@link LineBatch.room}, then {@link LineBatch.take}), so a burst of lines costs no copy of
+ * their bytes and no object per line, only a few array slots each. The bytes are in shared memory, so the worker
  * reads them where they are; the store uses two batches in turn (one filling while the worker has the other).
  *
  * @module
@@ -18,8 +19,6 @@ export interface LineFields {
   /** Record time (ms since the epoch); receipt time when the record had none. */
   timeMs: number;
   level: TalosLevel;
-  /** The documented output line in UTF-8, without `\n` (copied by {@link LineBatch.add}). */
-  bytes: Uint8Array;
 }
 
 const NEWLINE = 0x0a;
@@ -35,7 +34,9 @@ const LEVEL_INDEX: Readonly<Record<TalosLevel, number>> = { error: 0, warn: 1, i
  * @example
  * ```ts
  * const batch = new LineBatch();
- * batch.add("0f3c…", { boot: "1772439343", seq: 812, timeMs, level: "info", bytes });
+ * const at = batch.room(line.length);
+ * batch.buffer.set(line, at);
+ * batch.take("0f3c…", line.length, { boot: "1772439343", seq: 812, timeMs, level: "info" });
  * batch.text(0); // the line
  * ```
  */
@@ -72,22 +73,30 @@ export class LineBatch {
     return i === 0 ? 0 : this.ends[i - 1] + 1;
   }
 
-  /** Appends a line of machine `uuid`. */
-  add(uuid: string, line: LineFields): void {
+  /** The buffer the next line is written into (from {@link room} on); a call of `room` may replace it. */
+  get buffer(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Makes room for a line of up to `bytes` bytes and its `\n`; returns where in {@link buffer} it goes. */
+  room(bytes: number): number {
     const n = this.count;
     const at = n === 0 ? 0 : this.ends[n - 1] + 1;
-    const bytes = line.bytes;
-    if (at + bytes.length + 1 > this.#bytes.length) {
-      const grown = sharedBytes(Math.max(this.#bytes.length * 2, at + bytes.length + 1));
+    if (at + bytes + 1 > this.#bytes.length) {
+      const grown = sharedBytes(Math.max(this.#bytes.length * 2, at + bytes + 1));
       grown.set(this.#bytes.subarray(0, at));
       this.#bytes = grown;
     }
+    return at;
+  }
+
+  /** Appends the line of machine `uuid` written at the place {@link room} gave: its `length` bytes, then `\n`. */
+  take(uuid: string, length: number, line: LineFields): void {
+    const n = this.count;
     if (n === this.ends.length) this.#growLines();
-    const target = this.#bytes;
-    if (bytes.length < 64) { for (let i = 0; i < bytes.length; i++) target[at + i] = bytes[i]; }
-    else target.set(bytes, at);
-    target[at + bytes.length] = NEWLINE;
-    this.ends[n] = at + bytes.length;
+    const end = (n === 0 ? 0 : this.ends[n - 1] + 1) + length;
+    this.#bytes[end] = NEWLINE;
+    this.ends[n] = end;
     this.seqs[n] = line.seq;
     this.times[n] = line.timeMs;
     this.severities[n] = LEVEL_INDEX[line.level];
@@ -132,8 +141,10 @@ export class LineBatch {
     const rest = new LineBatch(Math.max(64 * 1024, this.bytes.length - this.start(from)));
     for (const { uuid, boot, first, end } of this.groups(from)) {
       for (let i = first; i < end; i++) {
-        const bytes = this.#bytes.subarray(this.start(i), this.ends[i]);
-        rest.add(uuid, { boot, seq: this.seqs[i], timeMs: this.times[i], level: this.level(i), bytes });
+        const length = this.ends[i] - this.start(i);
+        const at = rest.room(length); // first: it may replace the buffer
+        rest.buffer.set(this.#bytes.subarray(this.start(i), this.ends[i]), at);
+        rest.take(uuid, length, { boot, seq: this.seqs[i], timeMs: this.times[i], level: this.level(i) });
       }
     }
     return rest;

@@ -25,8 +25,11 @@ export const FLUSH_BYTES = 64 * 1024;
  */
 const CHUNK_BYTES = FLUSH_BYTES;
 
-/** Written chunks kept for reuse. */
-const FREE_CHUNKS = 4;
+/**
+ * Written chunks kept for reuse: as many as the lines of one large read fill (1 MiB), so that a burst allocates
+ * no new ones (a chunk made anew costs more than filling it).
+ */
+const FREE_CHUNKS = 16;
 
 /** Bytes allowed to wait while the reader is slow; beyond that, new lines are dropped. */
 export const MAX_PENDING_BYTES = 16 * 1024 * 1024;
@@ -46,6 +49,7 @@ export interface LineWriterCounters {
 
 const log = logger(["logs", "stdout"]);
 const encoder = new TextEncoder();
+const NEWLINE = 0x0a;
 
 /**
  * A buffered line writer.
@@ -81,18 +85,7 @@ export class LineWriter {
 
   /** Queues one line (without `\n`; bytes are copied at once). Never throws and never waits. */
   write(line: string | Uint8Array): void {
-    if (this.#broken) {
-      this.counters.dropped++;
-      return;
-    }
-    if (this.#pending > this.#maxPending) {
-      this.counters.dropped++;
-      if (!this.#slowReported) {
-        this.#slowReported = true;
-        log.warn("stdout is not keeping up; dropping output lines (the store still keeps them)");
-      }
-      return;
-    }
+    if (!this.#admit(1)) return;
     const most = (typeof line === "string" ? line.length * 3 : line.length) + 1;
     if (this.#current.length - this.#used < most) this.#nextChunk(most);
     const chunk = this.#current;
@@ -105,10 +98,59 @@ export class LineWriter {
       chunk.set(line, used);
       used += line.length;
     }
-    chunk[used++] = 0x0a;
+    chunk[used++] = NEWLINE;
     this.#pending += used - this.#used;
     this.#used = used;
     this.#lines++;
+    this.#closeOversized();
+    this.#schedule();
+  }
+
+  /**
+   * Queues `lines` whole lines given together, each followed by its `\n` (copied at once, in one piece per chunk:
+   * a chunk still ends at the end of a line). Never throws and never waits.
+   */
+  writeLines(bytes: Uint8Array, lines: number): void {
+    if (!this.#admit(lines)) return;
+    for (let from = 0; from < bytes.length;) {
+      let to = bytes.length;
+      if (to - from > this.#current.length - this.#used) {
+        to = bytes.lastIndexOf(NEWLINE, from + this.#current.length - this.#used - 1) + 1;
+        if (to <= from) { // not even the first line fits: a chunk for it
+          const end = bytes.indexOf(NEWLINE, from);
+          this.#nextChunk((end < 0 ? bytes.length : end + 1) - from);
+          continue;
+        }
+      }
+      this.#current.set(bytes.subarray(from, to), this.#used);
+      this.#used += to - from;
+      this.#pending += to - from;
+      from = to;
+      this.#closeOversized();
+    }
+    this.#lines += lines;
+    this.#schedule();
+  }
+
+  /** Whether `lines` more lines may be queued; counts them as dropped if not. */
+  #admit(lines: number): boolean {
+    if (this.#broken) {
+      this.counters.dropped += lines;
+      return false;
+    }
+    if (this.#pending > this.#maxPending) {
+      this.counters.dropped += lines;
+      if (!this.#slowReported) {
+        this.#slowReported = true;
+        log.warn("stdout is not keeping up; dropping output lines (the store still keeps them)");
+      }
+      return false;
+    }
+    return true;
+  }
+
+  /** Starts a write now when enough waits, or soon. */
+  #schedule(): void {
     if (this.#writing) return;
     if (this.#pending >= FLUSH_BYTES) this.#start();
     else this.#timer ??= setTimeout(() => this.#start(), FLUSH_MS);
@@ -136,6 +178,11 @@ export class LineWriter {
     this.#writing = this.#drain().finally(() => {
       this.#writing = undefined;
     });
+  }
+
+  /** A chunk made for a line longer than {@link CHUNK_BYTES} holds that line alone (one write of its own). */
+  #closeOversized(): void {
+    if (this.#current.length > CHUNK_BYTES) this.#nextChunk(0);
   }
 
   /** Closes the current chunk and starts one with room for `bytes`. */

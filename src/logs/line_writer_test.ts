@@ -102,3 +102,29 @@ Deno.test("stdout closed by its reader (| head -1) for real: the process carries
   assert.ok(counters.dropped > 0);
   assert.match(errors, /stdout cannot be written/);
 });
+
+Deno.test("lines given together are written whole, in chunks of at most 64 KiB ending at a line's end", async () => {
+  const sink = new Recorder();
+  const writer = new LineWriter(sink);
+  const encoder = new TextEncoder();
+  let seed = 7;
+  const random = (below: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % below;
+  const expected: string[] = [];
+  for (let group = 0; group < 300; group++) {
+    const lines = Array.from({ length: 1 + random(40) }, (_, i) => {
+      const length = group === 150 && i === 0 ? 100_000 : random(5000); // one line longer than a chunk
+      return `${group}.${i} ${"x".repeat(length)}`;
+    });
+    expected.push(...lines);
+    if (random(4) === 0) lines.forEach((line) => writer.write(line)); // one at a time, between groups
+    else writer.writeLines(encoder.encode(lines.map((line) => `${line}\n`).join("")), lines.length);
+    if (random(10) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await writer.close();
+  assert.equal(sink.text, expected.map((line) => `${line}\n`).join(""));
+  for (const chunk of sink.chunks) {
+    assert.ok(chunk.endsWith("\n"), "every write ends at the end of a line");
+    assert.ok(chunk.length <= 64 * 1024 || !chunk.slice(0, -1).includes("\n"), "longer only for one long line");
+  }
+  assert.deepEqual(writer.counters, { written: expected.length, dropped: 0 });
+});

@@ -8,7 +8,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { IdentifyByAddress } from "../machines/identity.ts";
 import { Deduplicator } from "./dedupe.ts";
 import { type ByteSink, LineWriter, type LineWriterCounters } from "./line_writer.ts";
-import { type LogEntry, LogReceiver, type LogReceiverCounters } from "./receiver.ts";
+import { type LogEntry, LogReceiver, type LogReceiverCounters, type LogSink } from "./receiver.ts";
 import { LogStore, type LogStoreCounters } from "./store.ts";
 
 /** Settings of the kernel-log path. */
@@ -66,13 +66,22 @@ export class LogPipeline implements AsyncDisposable {
 
   /** Opens the store, binds the receiver (retrying while the address is not available) and starts receiving. */
   static async start(options: LogPipelineOptions): Promise<LogPipeline> {
-    const store = new LogStore(options.db, { retainLines: options.retainLines, retainAgeMs: options.retainAgeMs });
     const writer = new LineWriter(options.output ?? Deno.stdout);
+    // Each line is written once, into the store's batch, whose bytes (the lines with their `\n`) are also stdout's.
+    const store = new LogStore(options.db, {
+      retainLines: options.retainLines,
+      retainAgeMs: options.retainAgeMs,
+      tee: (bytes, lines) => writer.writeLines(bytes, lines),
+    });
     const dedupe = new Deduplicator();
     for (const { uuid, boot, maxSeq } of store.lastSeqs()) dedupe.machine(uuid).seed(boot, maxSeq);
-    const sink = (entry: LogEntry): void => {
-      writer.write(entry.bytes);
-      store.addBytes(entry.identity.serverUuid, entry);
+    const sink: LogSink = {
+      room: (bytes) => store.room(bytes),
+      get buffer() {
+        return store.buffer;
+      },
+      take: (entry: LogEntry) => store.take(entry.identity.serverUuid, entry.length, entry),
+      endOfRead: () => store.passOn(),
     };
     try {
       const receiver = await LogReceiver.listen({ ...options, sink, dedupe, backpressure: () => store.backlog() });

@@ -34,11 +34,11 @@ import { LineSplitter, MAX_LINE_BYTES } from "./splitter.ts";
 const MIN_READ_BYTES = 8 * 1024;
 const MAX_READ_BYTES = 256 * 1024;
 
-/** One accepted record, with everything the output and the store need. */
+/** One accepted record, with everything the output and the store need (valid during the sink's call only). */
 export interface LogEntry {
   identity: MachineIdentity;
-  /** The documented output line in UTF-8 (no `\n`); the bytes are the receiver's, valid during the sink call only. */
-  bytes: Uint8Array;
+  /** The length of the documented output line (UTF-8, no `\n`), written where the sink's `room` said. */
+  length: number;
   /** The boot key from the de-duplicator ("" when unknown). */
   boot: string;
   /** The record's seq, or -1 when it had none. */
@@ -48,8 +48,46 @@ export interface LogEntry {
   level: TalosLevel;
 }
 
-/** Receives each accepted record. It must not throw (an exception is logged and the line counted as failed). */
-export type LogSink = (entry: LogEntry) => void;
+/**
+ * Receives the accepted records, their lines written in place: for each line the receiver asks for room, writes the
+ * output line into the sink's buffer there and, if the record is accepted, hands it on with `take`; otherwise the
+ * next line is written over it. So a line is written once, where it is kept (the store's batch), with no copy. The
+ * receiver calls nothing else of the sink between `room` and `take`. None of it may throw (an exception of `take`
+ * is logged and the line counted as failed).
+ */
+export interface LogSink {
+  /** Makes room for a line of up to `bytes` bytes; returns where in {@link LogSink.buffer} it is to be written. */
+  room(bytes: number): number;
+  /** Where lines are written; read it after `room`, which may replace it. */
+  readonly buffer: Uint8Array;
+  /** Takes the line just written (`entry.length` bytes where `room` said). */
+  take(entry: LogEntry): void;
+  /** Called after the lines of each read (and at the end of a connection): the sink may pass them on. */
+  endOfRead(): void;
+}
+
+/**
+ * A sink that calls `each` with every accepted record and its line, whose bytes are valid during the call only.
+ *
+ * @example
+ * ```ts
+ * const sink = eachLine((entry, bytes) => lines.push(new TextDecoder().decode(bytes)));
+ * ```
+ */
+export function eachLine(each: (entry: LogEntry, bytes: Uint8Array) => void): LogSink {
+  let buffer = new Uint8Array(4 * MAX_LINE_BYTES);
+  return {
+    get buffer() {
+      return buffer;
+    },
+    room(bytes) {
+      if (buffer.length < bytes) buffer = new Uint8Array(bytes * 2);
+      return 0;
+    },
+    take: (entry) => each(entry, buffer.subarray(0, entry.length)),
+    endOfRead() {},
+  };
+}
 
 /** Counters of a {@link LogReceiver}, for metrics. */
 export interface LogReceiverCounters {
@@ -83,7 +121,7 @@ export interface LogReceiverOptions {
   port: number;
   /** Looks up the machine at a canonical source address. */
   identify: IdentifyByAddress;
-  /** Receives accepted records. */
+  /** Receives accepted records (see {@link eachLine} for a sink of one call per line). */
   sink: LogSink;
   /** De-duplication state (pass one seeded from the store); a new one by default. */
   dedupe?: Deduplicator;
@@ -110,18 +148,6 @@ export function fastPathFromEnvironment(): boolean {
 
 const encoder = new TextEncoder();
 
-/**
- * Where output lines are built, shared by every connection (the sink is synchronous): the fast path writes its
- * line there, the full path encodes its line there.
- */
-let outputScratch = new Uint8Array(4 * MAX_LINE_BYTES);
-
-/** The scratch with room for `bytes`. */
-function scratchFor(bytes: number): Uint8Array {
-  if (outputScratch.length < bytes) outputScratch = new Uint8Array(bytes * 2);
-  return outputScratch;
-}
-
 const log = logger(["logs", "receiver"]);
 
 /**
@@ -131,7 +157,7 @@ const log = logger(["logs", "receiver"]);
  * ```ts
  * const receiver = await LogReceiver.listen({
  *   hostname: "fdae:41e4:649b:9303::1", port: 4001, identify: registry.identify,
- *   sink: (entry) => out.write(entry.line),
+ *   sink: eachLine((entry, bytes) => out.write(bytes)),
  * });
  * // …
  * await receiver.close();
@@ -258,16 +284,23 @@ export class LogReceiver implements AsyncDisposable {
     let splicer = new LineSplicer(annotations(identity));
     let dedupe = this.#dedupe.machine(identity.serverUuid);
 
+    const entry: LogEntry = { identity, length: 0, boot: "", seq: -1, timeMs: 0, level: "info" }; // one per connection
     const hand = (
-      bytes: Uint8Array,
+      length: number,
       boot: string,
       seq: number | undefined,
       timeMs: number | undefined,
       level: TalosLevel,
     ) => {
       counters.accepted++;
+      entry.identity = identity!;
+      entry.length = length;
+      entry.boot = boot;
+      entry.seq = seq ?? -1;
+      entry.timeMs = timeMs ?? Date.now();
+      entry.level = level;
       try {
-        sink({ identity: identity!, bytes, boot, seq: seq ?? -1, timeMs: timeMs ?? Date.now(), level });
+        sink.take(entry);
       } catch (error) {
         counters.sinkErrors++;
         log.error("the kernel-log sink failed: {error}", { error: (error as Error).message });
@@ -297,8 +330,8 @@ export class LogReceiver implements AsyncDisposable {
         return;
       }
       const line = formatter.format(record);
-      const out = scratchFor(line.length * 3);
-      hand(out.subarray(0, encoder.encodeInto(line, out).written), boot, seq, timeMs, levelOf(record));
+      const at = sink.room(line.length * 3);
+      hand(encoder.encodeInto(line, sink.buffer.subarray(at)).written, boot, seq, timeMs, levelOf(record));
     };
     const maxLineBytes = this.#options.maxLineBytes ?? MAX_LINE_BYTES;
     const splitter = new LineSplitter(onLine, () => {
@@ -308,8 +341,8 @@ export class LogReceiver implements AsyncDisposable {
 
     /** The fast path: -1 leaves the line to the full path, which then does everything as for any line. */
     const onCanonicalLine = (bytes: Uint8Array, start: number, end: number, complete: boolean): number => {
-      const out = scratchFor(end - start + splicer.extraBytes);
-      const length = splicer.splice(bytes, start, end, out, complete);
+      const at = sink.room(end - start + splicer.extraBytes);
+      const length = splicer.splice(bytes, start, end, sink.buffer, complete, at);
       if (length < 0) return -1;
       if (limiter && !limiter.admit(identity!.serverUuid)) {
         counters.rateLimited++;
@@ -319,7 +352,7 @@ export class LogReceiver implements AsyncDisposable {
       const timeMs = splicer.timeMs();
       const boot = dedupe.admit(seq, splicer.clock, timeMs);
       if (boot === undefined) counters.duplicates++;
-      else hand(out.subarray(0, length), boot, seq, timeMs, splicer.level);
+      else hand(length, boot, seq, timeMs, splicer.level);
       return splicer.lineEnd;
     };
     const fastPath = this.#options.fastPath ?? fastPathFromEnvironment();
@@ -359,10 +392,12 @@ export class LogReceiver implements AsyncDisposable {
         }
         counters.bytes += n;
         lines.push(buffer.subarray(0, n));
+        sink.endOfRead();
         if (n === buffer.length && n < MAX_READ_BYTES) buffer = new Uint8Array(n * 4);
         else if (n < buffer.length / 16 && buffer.length > MIN_READ_BYTES) buffer = new Uint8Array(buffer.length / 4);
       }
       lines.end();
+      sink.endOfRead();
     } finally {
       this.#connections.delete(conn);
       this.counters.open--;

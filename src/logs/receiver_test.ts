@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import type { MachineIdentity } from "../machines/identity.ts";
-import { type LogEntry, LogReceiver } from "./receiver.ts";
+import { eachLine, type LogEntry, LogReceiver } from "./receiver.ts";
+
+/** An entry with a copy of its line. */
+type Entry = LogEntry & { bytes: Uint8Array };
 
 const LOOPBACK = "::ffff:127.0.0.1";
 const encoder = new TextEncoder();
@@ -22,12 +25,12 @@ async function waitFor(check: () => boolean, what: string): Promise<void> {
 
 Deno.test("a long-lived connection follows identity changes, and is closed when its machine goes away", async () => {
   let identity: MachineIdentity | undefined = { serverUuid: "u-1", cluster: "old" };
-  const entries: LogEntry[] = [];
+  const entries: Entry[] = [];
   await using receiver = await LogReceiver.listen({
     hostname: "127.0.0.1",
     port: 0,
     identify: (address) => address === LOOPBACK ? identity : undefined,
-    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
+    sink: eachLine((entry, bytes) => entries.push({ ...entry, bytes: bytes.slice() })), // the bytes are the receiver's
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
   await conn.write(encoder.encode(record(1)));
@@ -49,12 +52,12 @@ Deno.test("a long-lived connection follows identity changes, and is closed when 
 });
 
 Deno.test("close() stops accepting and ends open connections, handing on what was read", async () => {
-  const entries: LogEntry[] = [];
+  const entries: Entry[] = [];
   const receiver = await LogReceiver.listen({
     hostname: "127.0.0.1",
     port: 0,
     identify: () => ({ serverUuid: "u-1" }),
-    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
+    sink: eachLine((entry, bytes) => entries.push({ ...entry, bytes: bytes.slice() })), // the bytes are the receiver's
   });
   const port = receiver.port;
   const idle = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -78,9 +81,9 @@ Deno.test("a sink that throws is counted and the connection goes on", async () =
     hostname: "127.0.0.1",
     port: 0,
     identify: () => ({ serverUuid: "u-1" }),
-    sink: () => {
+    sink: eachLine(() => {
       if (++calls === 1) throw new Error("sink broke");
-    },
+    }),
   });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
   const sent = encoder.encode(record(1) + record(2) + record(2));
@@ -107,13 +110,13 @@ Deno.test("a sink that throws is counted and the connection goes on", async () =
 });
 
 Deno.test("over the rate limit, a machine's lines are dropped and counted; another machine's pass", async () => {
-  const entries: LogEntry[] = [];
+  const entries: Entry[] = [];
   let sender = "flood";
   await using receiver = await LogReceiver.listen({
     hostname: "127.0.0.1",
     port: 0,
     identify: () => ({ serverUuid: sender }),
-    sink: (entry) => entries.push({ ...entry, bytes: entry.bytes.slice() }), // the bytes are the receiver's
+    sink: eachLine((entry, bytes) => entries.push({ ...entry, bytes: bytes.slice() })), // the bytes are the receiver's
     rateLimit: 100,
   });
   const flood = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });
@@ -138,7 +141,12 @@ Deno.test("over the rate limit, a machine's lines are dropped and counted; anoth
 Deno.test("binding fails at once with a clear error when the port is taken", async () => {
   using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   await assert.rejects(
-    LogReceiver.listen({ hostname: "127.0.0.1", port: taken.addr.port, identify: () => undefined, sink: () => {} }),
+    LogReceiver.listen({
+      hostname: "127.0.0.1",
+      port: taken.addr.port,
+      identify: () => undefined,
+      sink: eachLine(() => {}),
+    }),
     /cannot listen for kernel logs on \[127\.0\.0\.1\]:\d+: .*(in use|AddrInUse)/i,
   );
 });
@@ -162,7 +170,9 @@ Deno.test("both paths give the same entries and counters for a stream of every k
       hostname: "127.0.0.1",
       port: 0,
       identify: () => ({ serverUuid: "u-1", cluster: "c" }),
-      sink: ({ bytes, identity: _, timeMs: __, ...fields }) => entries.push({ ...fields, line: decoder.decode(bytes) }),
+      sink: eachLine(({ identity: _, timeMs: __, length: ___, ...fields }, bytes) =>
+        entries.push({ ...fields, line: decoder.decode(bytes) })
+      ),
       fastPath,
     });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: receiver.port });

@@ -139,6 +139,12 @@ export interface LogStoreOptions {
   retainAgeMs?: number;
   /** Clock for age retention (tests). */
   now?: () => number;
+  /**
+   * Gets every line the store takes, stored or not, in order: whole lines, each followed by `\n` (exactly the
+   * bytes of the batch), `lines` of them, valid during the call only; by {@link LogStore.passOn} at the latest.
+   * The pipeline's stdout copy: one copy of a read's lines instead of one per line.
+   */
+  tee?: (bytes: Uint8Array, lines: number) => void;
 }
 
 /** Counters of a {@link LogStore}. */
@@ -179,6 +185,12 @@ export class LogStore {
   readonly #now: () => number;
   readonly #subscribers = new Set<{ filter: CompiledFilter; listener: LogListener }>();
   #batch = new LineBatch();
+  /** Lines of `#batch` that `tee` has had. */
+  #teed = 0;
+  readonly #tee: ((bytes: Uint8Array, lines: number) => void) | undefined;
+  /** Where the next line is written (see {@link LogStore.room}): the batch's buffer, or `#spill` when overloaded. */
+  #target: Uint8Array;
+  #spill = new Uint8Array(0);
   /** Batches written, emptied, to be filled next (see line_batch.ts). */
   readonly #spares: LineBatch[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -209,6 +221,8 @@ export class LogStore {
     this.#retainLines = Math.max(1, options.retainLines ?? DEFAULT_RETAIN_LINES);
     this.#retainAgeMs = options.retainAgeMs ?? DEFAULT_RETAIN_AGE_MS;
     this.#now = options.now ?? Date.now;
+    this.#tee = options.tee;
+    this.#target = this.#batch.buffer;
     this.#visibleRowId = (db.prepare("SELECT coalesce(max(id), 0) AS id FROM log_lines").get() as { id: number }).id;
     this.#ageTimer = setInterval(() => {
       this.#pruneDue = true;
@@ -220,15 +234,47 @@ export class LogStore {
 
   /** Queues a line; it is written with its batch. Never throws. */
   add(input: LogInput): void {
-    this.addBytes(input.uuid, { ...input, bytes: encoder.encode(input.line) });
+    const at = this.room(input.line.length * 3);
+    this.take(input.uuid, encoder.encodeInto(input.line, this.#target.subarray(at)).written, input);
   }
 
-  /** Queues a line of machine `uuid` given as bytes (copied at once); it is written with its batch. Never throws. */
-  addBytes(uuid: string, line: LineFields): void {
-    if (this.#closed || this.#batch.count >= MAX_QUEUED_LINES) return this.#overloaded(uuid, line);
-    this.#batch.add(uuid, line);
-    if (this.#batch.count >= BATCH_LINES) this.#send();
-    else this.#timer ??= setTimeout(() => this.#send(), BATCH_MS);
+  /**
+   * Makes room for a line of up to `bytes` bytes (UTF-8, no `\n`): returns where in {@link buffer} to write it,
+   * straight into the batch the worker will read. Then {@link take} it, or write the next line over it.
+   */
+  room(bytes: number): number {
+    if (this.#closed || this.#batch.count >= MAX_QUEUED_LINES) {
+      if (this.#spill.length < bytes + 1) this.#spill = new Uint8Array(2 * (bytes + 1));
+      this.#target = this.#spill;
+      return 0;
+    }
+    const at = this.#batch.room(bytes);
+    this.#target = this.#batch.buffer;
+    return at;
+  }
+
+  /** Where lines are written; read it after {@link room}, which may replace it. */
+  get buffer(): Uint8Array {
+    return this.#target;
+  }
+
+  /**
+   * Queues the line of machine `uuid` just written where {@link room} said (`length` bytes; nothing else of the
+   * store may be called in between); it is written with its batch. Never throws.
+   */
+  take(uuid: string, length: number, line: LineFields): void {
+    if (this.#target === this.#spill) return this.#overloaded(uuid, length, line);
+    this.#batch.take(uuid, length, line);
+    if (this.#batch.count < BATCH_LINES) this.#timer ??= setTimeout(() => this.#send(), BATCH_MS);
+    else if (this.#inFlight.length < REQUESTS_IN_FLIGHT) this.#send(); // else the next answer sends them
+  }
+
+  /** Gives `tee` the lines taken since it last had them (the receiver's sink calls this after each read). */
+  passOn(): void {
+    const batch = this.#batch;
+    if (this.#tee === undefined || this.#teed === batch.count) return;
+    this.#tee(batch.bytes.subarray(batch.start(this.#teed)), batch.count - this.#teed);
+    this.#teed = batch.count;
   }
 
   /**
@@ -365,10 +411,13 @@ export class LogStore {
     if (this.#inFlight.length >= REQUESTS_IN_FLIGHT || this.#closed || (this.#batch.count === 0 && !this.#pruneDue)) {
       return;
     }
+    this.passOn(); // before the batch leaves: the worker reads it from now on, and the rest moves to a new one
     const batch = this.#batch;
     const runs = consecutiveRuns(batch, MAX_RUNS_PER_REQUEST, RUN_IDS);
     const taken = runs.length === 0 ? 0 : runs[runs.length - 1].first + runs[runs.length - 1].lines;
     this.#batch = taken < batch.count ? batch.rest(taken) : this.#spares.pop() ?? new LineBatch();
+    this.#teed = this.#batch.count;
+    this.#target = this.#batch.buffer;
     if (this.#batch.count < HIGH_WATER_LINES / 2) this.#release();
     const spans: RunSpan[] = [];
     const written: WrittenRun[] = [];
@@ -460,16 +509,24 @@ export class LogStore {
     this.#reportFailure(error, failed);
   }
 
-  /** A line the store cannot take (closed, or its queue is full because the disk is too slow): counted, followed. */
-  #overloaded(uuid: string, line: LineFields): void {
+  /**
+   * A line the store cannot take (closed, or its queue is full because the disk is too slow), in `#spill`:
+   * counted, teed, followed.
+   */
+  #overloaded(uuid: string, length: number, line: LineFields): void {
     this.counters.failed++;
+    if (this.#tee) {
+      this.passOn(); // the lines before it first
+      this.#spill[length] = 0x0a;
+      this.#tee(this.#spill.subarray(0, length + 1), 1);
+    }
     if (!this.#overloadReported && !this.#closed) {
       this.#overloadReported = true;
       log.error("the kernel-log history cannot keep up; lines are not stored until it catches up (stdout has them)");
     }
     this.#deliver(() => {
-      const { boot, seq, timeMs, level, bytes } = line;
-      return [{ id: 0, uuid, boot, seq, timeMs, level, line: decoder.decode(bytes) }];
+      const { boot, seq, timeMs, level } = line;
+      return [{ id: 0, uuid, boot, seq, timeMs, level, line: decoder.decode(this.#spill.subarray(0, length)) }];
     });
   }
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { SqliteState } from "../state/sqlite.ts";
 import { isRoot, skipUnless } from "../../tests/support/requirements.ts";
-import { BATCH_MS, HIGH_WATER_LINES, type LogInput, type LogRow, LogStore } from "./store.ts";
+import { BATCH_LINES, BATCH_MS, HIGH_WATER_LINES, type LogInput, type LogRow, LogStore } from "./store.ts";
 import type { TalosLevel } from "./record.ts";
 
 const T0 = Date.UTC(2026, 2, 2, 8, 0, 0);
@@ -261,4 +261,33 @@ Deno.test("a backlog above the high-water mark holds receivers back until the wo
   assert.equal(store.backlog(), undefined, "a closed store holds nobody back");
   assert.equal(store.counters.stored, HIGH_WATER_LINES * 2);
   assert.equal(store.counters.failed, 0);
+});
+
+Deno.test("the tee gets every line in order with its \\n, stored or not, by passOn at the latest", () => {
+  using state = openState();
+  const teed: string[] = [];
+  let teedLines = 0;
+  const decoder = new TextDecoder();
+  const store = new LogStore(state.db, {
+    tee: (bytes, lines) => {
+      teed.push(decoder.decode(bytes));
+      teedLines += lines;
+    },
+  });
+  const added: LogInput[] = [];
+  const add = (input: LogInput) => (added.push(input), store.add(input));
+  for (let seq = 0; seq < BATCH_LINES * 3 + 17; seq++) {
+    add({ ...line(seq % 3 ? "a" : "b", seq), line: `{"msg":"é ${"y".repeat(seq % 50)}","seq":${seq}}` });
+    if (seq % 333 === 0) store.passOn();
+  }
+  store.passOn();
+  assert.equal(teed.join(""), added.map((input) => `${input.line}\n`).join(""), "in order, as stored");
+  store.flush();
+  state.db.exec("DROP TABLE log_lines"); // not stored: teed all the same
+  add(line("a", 90_001));
+  store.close();
+  add(line("a", 90_002)); // a closed store takes no line: teed all the same
+  assert.equal(teed.join(""), added.map((input) => `${input.line}\n`).join(""));
+  assert.equal(teedLines, added.length);
+  assert.deepEqual(store.counters, { stored: added.length - 2, failed: 2, pruned: 0 });
 });
