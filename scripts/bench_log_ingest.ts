@@ -36,6 +36,13 @@ export interface LogIngestBenchOptions {
   python?: string;
 }
 
+/** Lines the store could not take, and lines stdout dropped (its writes fell behind): both should be 0. */
+export interface Counted {
+  stored: number;
+  notStored: number;
+  notPrinted: number;
+}
+
 /** One measured run. */
 export interface IngestFigure {
   lines: number;
@@ -59,11 +66,11 @@ export interface LogIngestBenchResult {
   /** The same bytes read and discarded. */
   rawTcp: IngestFigure;
   /** Split, parse, de-duplicate, annotate, stdout; no store. */
-  withoutStore: IngestFigure;
+  withoutStore: IngestFigure & { notPrinted: number };
   /** The whole path, as serve runs it. */
-  wholePath: IngestFigure & { stored: number; notStored: number };
+  wholePath: IngestFigure & Counted;
   /** The whole path with the fast path off (`SIDEROLINK_LOGS_FAST_PATH=0`). */
-  wholePathFullOnly: IngestFigure & { stored: number; notStored: number };
+  wholePathFullOnly: IngestFigure & Counted;
   stages: StageCosts;
 }
 
@@ -140,7 +147,7 @@ export async function benchLogIngest(options: LogIngestBenchOptions = {}): Promi
 
     const rawTcp = figure(lines, bytes, await rawReceive(send));
 
-    const withoutStore = figure(lines, bytes, await pipelineRun(dir, identities, send, false, true));
+    const bare = await pipelineRun(dir, identities, send, false, true);
     const whole = await pipelineRun(dir, identities, send, true, true);
     const fullOnly = await pipelineRun(dir, identities, send, true, false);
     return {
@@ -148,9 +155,9 @@ export async function benchLogIngest(options: LogIngestBenchOptions = {}): Promi
       connections,
       bytes,
       rawTcp,
-      withoutStore,
-      wholePath: { ...figure(lines, bytes, whole), stored: whole.stored, notStored: whole.notStored },
-      wholePathFullOnly: { ...figure(lines, bytes, fullOnly), stored: fullOnly.stored, notStored: fullOnly.notStored },
+      withoutStore: { ...figure(lines, bytes, bare), notPrinted: bare.notPrinted },
+      wholePath: { ...figure(lines, bytes, whole), ...counted(whole) },
+      wholePathFullOnly: { ...figure(lines, bytes, fullOnly), ...counted(fullOnly) },
       stages: await stageCosts(dir, files.map((file) => Deno.readFileSync(file.path)), [...identities.values()]),
     };
   } finally {
@@ -268,7 +275,7 @@ async function pipelineRun(
   send: (port: number) => Promise<unknown>,
   withStore: boolean,
   fastPath: boolean,
-): Promise<Run & { stored: number; notStored: number }> {
+): Promise<Run & Counted> {
   using state = SqliteState.open(join(dir, `state-${withStore}-${fastPath}`), "create");
   using devNull = await Deno.open("/dev/null", { write: true });
   const span = new Span();
@@ -287,7 +294,8 @@ async function pipelineRun(
     });
     await send(logs.receiver.port);
     await logs.close(); // waits for the connections, commits the store, writes out stdout
-    return { ...span.end(), stored: logs.counters.store.stored, notStored: logs.counters.store.failed };
+    const { store, stdout } = logs.counters;
+    return { ...span.end(), stored: store.stored, notStored: store.failed, notPrinted: stdout.dropped };
   }
   const writer = new LineWriter(devNull);
   const receiver = await LogReceiver.listen({
@@ -300,7 +308,7 @@ async function pipelineRun(
   await send(receiver.port);
   await receiver.close();
   await writer.close();
-  return { ...span.end(), stored: 0, notStored: 0 };
+  return { ...span.end(), stored: 0, notStored: 0, notPrinted: writer.counters.dropped };
 }
 
 /** The records' bytes as reads of this size. */
@@ -449,6 +457,10 @@ async function stageCosts(dir: string, files: Uint8Array[], identities: MachineI
     storeWorker: round2(store.other * 1e6 / lines),
     storeLinesPerSecond: Math.round(lines / store.wall),
   };
+}
+
+function counted(run: Counted): Counted {
+  return { stored: run.stored, notStored: run.notStored, notPrinted: run.notPrinted };
 }
 
 function figure(lines: number, bytes: number, run: Run): IngestFigure {

@@ -103,7 +103,7 @@ Deno.test("stdout closed by its reader (| head -1) for real: the process carries
   assert.match(errors, /stdout cannot be written/);
 });
 
-Deno.test("lines given together are written whole, in chunks of at most 64 KiB ending at a line's end", async () => {
+Deno.test("lines given together are written whole, in chunks ending at a line's end", async () => {
   const sink = new Recorder();
   const writer = new LineWriter(sink);
   const encoder = new TextEncoder();
@@ -124,7 +124,25 @@ Deno.test("lines given together are written whole, in chunks of at most 64 KiB e
   assert.equal(sink.text, expected.map((line) => `${line}\n`).join(""));
   for (const chunk of sink.chunks) {
     assert.ok(chunk.endsWith("\n"), "every write ends at the end of a line");
-    assert.ok(chunk.length <= 64 * 1024 || !chunk.slice(0, -1).includes("\n"), "longer only for one long line");
+    assert.ok(chunk.length <= 4 * 1024 * 1024 || !chunk.slice(0, -1).includes("\n"), "longer only for one line");
   }
   assert.deepEqual(writer.counters, { written: expected.length, dropped: 0 });
+});
+
+Deno.test("a reader as fast as the lines come: nothing dropped, though a write completes only once a turn", async () => {
+  // Each write completes in a later task, as a real write does, while every task brings 1 MiB of lines (the
+  // lines of a few large reads): 40 MiB in all, beyond the 16 MiB the writer lets wait.
+  const written: number[] = [];
+  const writer = new LineWriter({
+    write: (bytes) => new Promise((resolve) => setTimeout(() => (written.push(bytes.length), resolve(bytes.length)))),
+  });
+  const lines = new TextEncoder().encode(`${"x".repeat(1023)}\n`.repeat(1024));
+  for (let task = 0; task < 40; task++) {
+    writer.writeLines(lines, 1024);
+    await new Promise((resolve) => setTimeout(resolve));
+  }
+  await writer.close();
+  assert.deepEqual(writer.counters, { written: 40 * 1024, dropped: 0 });
+  assert.equal(written.reduce((sum, n) => sum + n, 0), 40 * lines.length);
+  assert.ok(written.every((n) => n % 1024 === 0), "every write ends at the end of a line");
 });
