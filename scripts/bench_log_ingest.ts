@@ -303,6 +303,7 @@ async function pipelineRun(
     port: 0,
     identify,
     sink: eachLine((_, bytes) => writer.write(bytes)),
+    backpressure: () => writer.turn(),
     fastPath,
   });
   await send(receiver.port);

@@ -127,8 +127,10 @@ export class LineWriter {
     if (!this.#admit(lines)) return;
     for (let from = 0; from < bytes.length;) {
       let to = bytes.length;
-      if (to - from > this.#current.length - this.#used) {
-        to = bytes.lastIndexOf(NEWLINE, from + this.#current.length - this.#used - 1) + 1;
+      const room = this.#current.length - this.#used;
+      if (to - from > room) {
+        // (a negative start would make lastIndexOf search from the end)
+        to = room === 0 ? from : bytes.lastIndexOf(NEWLINE, from + room - 1) + 1;
         if (to <= from) { // not even the first line fits: a chunk for it
           const end = bytes.indexOf(NEWLINE, from);
           this.#nextChunk((end < 0 ? bytes.length : end + 1) - from);
@@ -167,6 +169,16 @@ export class LineWriter {
     if (this.#writing) return;
     if (this.#pending >= FLUSH_BYTES) this.#start();
     else this.#timer ??= setTimeout(() => this.#start(), FLUSH_MS);
+  }
+
+  /**
+   * While more than {@link BEHIND_CHUNK_BYTES} wait, a promise that settles after a turn of the event loop, in which
+   * the write in progress can complete; otherwise undefined. Reads that complete at once keep the loop from
+   * turning, so a receiver awaits this before each read: a turn, never longer (a slow reader still drops lines).
+   */
+  turn(): Promise<void> | undefined {
+    if (this.#pending <= BEHIND_CHUNK_BYTES || this.#broken) return undefined;
+    return new Promise((resolve) => setTimeout(resolve, 0));
   }
 
   /** Writes everything queued so far. */

@@ -146,3 +146,25 @@ Deno.test("a reader as fast as the lines come: nothing dropped, though a write c
   assert.equal(written.reduce((sum, n) => sum + n, 0), 40 * lines.length);
   assert.ok(written.every((n) => n % 1024 === 0), "every write ends at the end of a line");
 });
+
+Deno.test("turn(): only while much waits, and it settles after a turn even when the reader never reads", async () => {
+  const writer = new LineWriter({ write: () => new Promise<number>(() => {}) }); // a reader that never reads
+  const lines = new TextEncoder().encode(`${"x".repeat(1023)}\n`.repeat(1024)); // 1 MiB
+  writer.writeLines(lines, 1024);
+  assert.equal(writer.turn(), undefined, "1 MiB waiting: no reason to wait");
+  for (let i = 0; i < 5; i++) writer.writeLines(lines, 1024);
+  const turn = writer.turn();
+  assert.ok(turn, "6 MiB waiting: a receiver lets the loop turn");
+  await turn;
+  assert.equal(writer.counters.dropped, 0);
+});
+
+Deno.test("lines given together after a chunk filled up to its last byte", async () => {
+  const sink = new Recorder();
+  const writer = new LineWriter(sink);
+  const lines = new TextEncoder().encode(`${"y".repeat(1023)}\n`.repeat(64)); // 64 KiB: one chunk, exactly
+  writer.writeLines(lines, 64);
+  writer.writeLines(lines, 64);
+  await writer.close();
+  assert.equal(sink.text, new TextDecoder().decode(lines).repeat(2));
+});

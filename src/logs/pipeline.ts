@@ -84,7 +84,8 @@ export class LogPipeline implements AsyncDisposable {
       endOfRead: () => store.passOn(),
     };
     try {
-      const receiver = await LogReceiver.listen({ ...options, sink, dedupe, backpressure: () => store.backlog() });
+      const backpressure = () => store.backlog() ?? writer.turn();
+      const receiver = await LogReceiver.listen({ ...options, sink, dedupe, backpressure });
       return new LogPipeline(receiver, store, writer);
     } catch (error) {
       store.close();
