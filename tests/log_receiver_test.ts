@@ -10,6 +10,7 @@ import { LogStore } from "../src/logs/store.ts";
 import { NetNs } from "./support/netns.ts";
 import { isRoot, onPath, skipUnless } from "./support/requirements.ts";
 import { dmesgRecords, expectedLine, jsonLines, type TalosRecord, talosTime } from "./support/talos_records.ts";
+import { concatBytes } from "../src/bytes.ts";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -52,15 +53,7 @@ function resent(records: Rec[], shiftMs: number): Rec[] {
 const encoder = new TextEncoder();
 const jsonBytes = (records: Rec[]) => encoder.encode(jsonLines(records));
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]) => concatBytes(parts);
 
 /**
  * A Python TCP client bound to `source`: sends a file in chunks, half-closes, reports how the server ended.

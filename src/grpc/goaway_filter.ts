@@ -15,6 +15,7 @@
 
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
+import { concatBytes } from "../bytes.ts";
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -109,13 +110,7 @@ export class GoawayFilter {
     const tail = chunk.subarray(runStart);
     if (kept.every((piece) => piece.length === 0) && tail.length === chunk.length) return chunk;
     const pieces = [...kept, tail].filter((piece) => piece.length > 0);
-    const joined = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-    let offset = 0;
-    for (const piece of pieces) {
-      joined.set(piece, offset);
-      offset += piece.length;
-    }
-    return joined;
+    return concatBytes(pieces);
   }
 }
 

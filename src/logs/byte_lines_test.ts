@@ -6,20 +6,11 @@
 import assert from "node:assert/strict";
 import { ByteLineSplitter } from "./byte_lines.ts";
 import { LineSplitter } from "./splitter.ts";
+import { seededRandom } from "../../tests/support/seeded_random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const CAP = 64;
-
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What a splitter hands on: lines (`!` before a truncated one), `<dropped>` for a dropped one. */
 function fullOnly(chunks: Uint8Array[]): string[] {
@@ -60,7 +51,7 @@ function withFastPath(chunks: Uint8Array[]): { out: string[]; fast: number } {
 const PIECES = ["{", '{"msg":"', "x", "é", "😀", '"}', "\\", "\n", "\n", "\n", "plain", "\ufeff"];
 
 Deno.test("the same lines as the full path's splitter alone, whatever the reads", () => {
-  const next = random(7);
+  const next = seededRandom(7);
   let fastLines = 0;
   for (let round = 0; round < 3000; round++) {
     const parts: Uint8Array[] = [];

@@ -7,21 +7,12 @@
 import assert from "node:assert/strict";
 import { LineSplicer } from "./canonical.ts";
 import { levelOf, LineFormatter, parseRecord, recordTimeMs } from "./record.ts";
+import { seededRandom } from "../../tests/support/seeded_random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder(); // as the full path's splitter decodes: invalid UTF-8 becomes U+FFFD
 
-/** mulberry32: a small seeded generator. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const next = random(12);
+const next = seededRandom(12);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)];
 const chance = (p: number) => next() < p;
 

@@ -11,6 +11,7 @@
  */
 
 import { logger } from "../log.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Longest wait before a line is written (ms). */
 export const FLUSH_MS = 5;
@@ -250,7 +251,7 @@ export class LineWriter {
       try {
         // Several chunks waiting (more than a large chunk came during one write) go out as one, so that one write
         // per turn of the event loop takes all that waits, however much a turn brought.
-        const writes = chunks.length > 1 ? [joined(chunks)] : chunks;
+        const writes = chunks.length > 1 ? [concatBytes(chunks)] : chunks;
         if (writes !== chunks) chunks.forEach((chunk) => this.#reuse(chunk)); // copied
         for (const bytes of writes) {
           for (let offset = 0; offset < bytes.length;) offset += await this.#sink.write(bytes.subarray(offset));
@@ -274,15 +275,4 @@ export class LineWriter {
       this.#used = 0;
     }
   }
-}
-
-/** The chunks' bytes in one. */
-function joined(chunks: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
 }

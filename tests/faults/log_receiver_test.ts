@@ -7,6 +7,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { FaultServe, faultTestIgnore, type Machine } from "../support/fault_serve.ts";
 import { expectedLine } from "../support/talos_records.ts";
+import { concatBytes } from "../../src/bytes.ts";
 
 const RATE_LIMIT = 5000;
 const MiB = 1024 * 1024;
@@ -27,14 +28,7 @@ function line(machine: Machine, msg: string): string {
 const encoder = new TextEncoder();
 
 function concat(...parts: (string | Uint8Array)[]): Uint8Array {
-  const bytes = parts.map((part) => typeof part === "string" ? encoder.encode(part) : part);
-  const out = new Uint8Array(bytes.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of bytes) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(parts.map((part) => typeof part === "string" ? encoder.encode(part) : part));
 }
 
 Deno.test({
