@@ -6,9 +6,8 @@
  */
 
 import { Command, Option } from "commander";
-import { colour, formatAge, formatBytes, table } from "../control/format.ts";
 import { controlGet } from "../control/client.ts";
-import type { PeersReport, PeerView } from "../control/peers.ts";
+import { formatPeers, type PeersFormat } from "../control/peers_format.ts";
 import { writeAllSync } from "../output.ts";
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR, envName } from "./options.ts";
 
@@ -41,74 +40,23 @@ export function peersCommand(): Command {
         .default("auto").env(envName("wireguard-backend")),
     )
     .action(async (options: PeersOptions) => {
-      // The state store and the device code load only for --direct: asking the daemon needs neither.
-      const report = options.direct
-        ? await (await import("./peers_direct.ts")).readDirect(options)
-        : await readFromDaemon(options.controlSocket);
-      const now = new Date();
-      const text = options.json
-        ? JSON.stringify(report.peers, null, 2)
-        : options.dump
-        ? report.peers.map(dumpLine).join("\n")
-        : peersTable(report, now, Deno.stdout.isTerminal());
+      const format: PeersFormat = options.json ? "json" : options.dump ? "dump" : "table";
+      const colours = Deno.stdout.isTerminal();
       try {
-        // One write of the whole text: console.log costs as much again at 10,000 peers.
-        writeAllSync(Deno.stdout, new TextEncoder().encode(text === "" ? "" : `${text}\n`));
+        if (options.direct) {
+          // The state store and the device code load only for --direct: asking the daemon needs neither.
+          const report = await (await import("./peers_direct.ts")).readDirect(options);
+          // One write of the whole text: console.log costs as much again at 10,000 peers.
+          writeAllSync(Deno.stdout, new TextEncoder().encode(formatPeers(report, format, new Date(), colours)));
+        } else {
+          // The daemon sends the text as printed: copying its bytes is all that is left to do here.
+          const path = `/v1/peers?format=${format}${colours ? "&colour=1" : ""}`;
+          const response = await controlGet(options.controlSocket, path, "or use --direct as root");
+          for await (const chunk of response.body ?? []) writeAllSync(Deno.stdout, chunk);
+        }
       } catch (error) {
         if (error instanceof Deno.errors.BrokenPipe) return; // the reader went away (`| head`): nothing to say
         throw error;
       }
     });
-}
-
-async function readFromDaemon(socket: string): Promise<PeersReport> {
-  return await (await controlGet(socket, "/v1/peers", "or use --direct as root")).json() as PeersReport;
-}
-
-/** One `wg show dump` peer line (public key, preshared key, endpoint, allowed IPs, handshake, rx, tx, keepalive) plus the UUID. */
-export function dumpLine(peer: PeerView): string {
-  return [
-    peer.publicKey,
-    "(none)",
-    peer.endpoint ?? "(none)",
-    peer.allowedIPs.join(",") || "(none)",
-    peer.lastHandshake ? Math.floor(Date.parse(peer.lastHandshake) / 1000) : 0,
-    peer.receiveBytes,
-    peer.transmitBytes,
-    peer.persistentKeepalive || "off",
-    peer.serverUuid ?? "unknown",
-  ].join("\t");
-}
-
-/** The table for people. */
-export function peersTable(report: PeersReport, now: Date, colours: boolean): string {
-  const stateColour = { up: "green", down: "red", never: "yellow" } as const;
-  const rows = report.peers.map((peer) => [
-    peer.serverUuid ?? "unknown",
-    peer.machine ?? "",
-    peer.cluster ?? "",
-    peer.address ?? peer.allowedIPs.join(","),
-    `${peer.publicKey.slice(0, 10)}…`,
-    peer.endpoint ?? "",
-    peer.transport ?? "",
-    peer.lastHandshake ? formatAge(new Date(peer.lastHandshake), now) : "never",
-    `${formatBytes(peer.receiveBytes)} / ${formatBytes(peer.transmitBytes)}`,
-    colour(peer.state, stateColour[peer.state], colours),
-  ]);
-  const { name, backend, listenPort, publicKey } = report.interface;
-  const heading = `interface ${name} (${backend}), listening on ${listenPort}, public key ${publicKey ?? "(none)"}, ` +
-    `${report.peers.length} peers`;
-  const header = [
-    "SERVER UUID",
-    "MACHINE",
-    "CLUSTER",
-    "ADDRESS",
-    "PUBLIC KEY",
-    "ENDPOINT",
-    "TRANSPORT",
-    "LATEST HANDSHAKE",
-    "RX / TX",
-    "STATE",
-  ];
-  return `${heading}\n${table(header, rows)}`;
 }

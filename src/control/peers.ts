@@ -4,12 +4,14 @@
  * @module
  */
 
+import { UserError } from "../errors.ts";
 import { formatKey } from "../keys.ts";
 import type { MachineDirectory } from "../machines/directory.ts";
 import type { MachineIdentity } from "../machines/identity.ts";
 import type { MachineRecord } from "../machines/store.ts";
 import { type Transport, transportOf } from "../tunnel/endpoint.ts";
 import type { Device, DeviceInfo } from "../wireguard/device.ts";
+import { formatPeers, PEERS_FORMATS, type PeersFormat } from "./peers_format.ts";
 import type { ControlRoute } from "./server.ts";
 
 /** A peer counts as down after this long without a handshake (PROTOCOL.md §7). */
@@ -120,26 +122,36 @@ export function peersReport(
 }
 
 /**
- * The control API's `/v1/peers`: the report of `device` and `directory` now. Its `Server-Timing` header gives the
- * milliseconds of each stage (`device`: the read, `join`, `json`), which the benchmark reports at fleet size.
+ * The control API's `/v1/peers`: the report of `device` and `directory` now, or with `?format=` (one of
+ * {@link PEERS_FORMATS}, `&colour=1` for a terminal) the very text `peers` prints, so that the CLI only copies it
+ * to stdout. Its `Server-Timing` header gives the milliseconds of each stage (`device`: the read, `join`, then
+ * `json` or `format`), which the benchmark reports at fleet size.
  */
 export function peersRoute(device: Device, directory: MachineDirectory): ControlRoute {
-  return async () => {
+  return async (url) => {
+    const format = url.searchParams.get("format");
+    if (format !== null && !(PEERS_FORMATS as readonly string[]).includes(format)) {
+      throw new UserError(`format "${format}" is not one of ${PEERS_FORMATS.join(", ")}`);
+    }
     const started = performance.now();
     const info = await device.read();
     const read = performance.now();
+    const now = new Date();
     const report = peersReport(
       info,
       device.backend,
       directory.list(),
       (_uuid, record) => directory.identityOf(record),
-      new Date(),
+      now,
     );
     const joined = performance.now();
-    const body = JSON.stringify(report);
+    const body = format === null
+      ? JSON.stringify(report)
+      : formatPeers(report, format as PeersFormat, now, url.searchParams.get("colour") === "1");
     const done = performance.now();
-    const timing = [["device", read - started], ["join", joined - read], ["json", done - joined]]
+    const timing = [["device", read - started], ["join", joined - read], [format ? "format" : "json", done - joined]]
       .map(([name, ms]) => `${name};dur=${(ms as number).toFixed(1)}`).join(", ");
-    return new Response(body, { headers: { "content-type": "application/json", "server-timing": timing } });
+    const type = format === null || format === "json" ? "application/json" : "text/plain; charset=utf-8";
+    return new Response(body, { headers: { "content-type": type, "server-timing": timing } });
   };
 }

@@ -100,7 +100,7 @@ const CAPTURED_GET_REPLY = "private_key=686df765128e15594d1ffbaea43e799cd7d82623
   "errno=0\n\n";
 
 Deno.test("a real get reply from wireguard-go parses into what wg show printed", async () => {
-  const device = parseGetReply(checkReply(CAPTURED_GET_REPLY, "wgcap1"));
+  const device = parseGetReply(CAPTURED_GET_REPLY, "wgcap1");
   equal(device.listenPort, 51820);
   equal(formatKey(await publicKeyOf(device.privateKey!)), "JIEp5i7T2sQkVwwgZsfBIgJ96cBS2W9x8IpCHIacTEI=");
   deepEqual(device.peers.map((peer) => ({ ...peer, publicKey: formatKey(peer.publicKey) })), [
@@ -124,7 +124,7 @@ Deno.test("a real get reply from wireguard-go parses into what wg show printed",
 });
 
 Deno.test("a device without a key or peers reads as empty", () => {
-  deepEqual(parseGetReply(checkReply("listen_port=0\nerrno=0\n\n", "wg0")), { listenPort: 0, peers: [] });
+  deepEqual(parseGetReply("listen_port=0\nerrno=0\n\n", "wg0"), { listenPort: 0, peers: [] });
 });
 
 Deno.test("any non-zero errno is a failure naming the device, whatever its sign", () => {
@@ -149,8 +149,11 @@ Deno.test("a malformed reply says what is wrong with it", () => {
   throws(() => checkReply("listen_port=1\nerrno=0\n", "wg0"), /UAPI reply from wg0 is truncated/);
   throws(() => checkReply("listen_port=1\n\n", "wg0"), /UAPI reply from wg0 does not end with errno=N/);
   throws(() => checkReply("garbage\nerrno=0\n\n", "wg0"), /UAPI reply from wg0 has a malformed line "garbage"/);
-  throws(() => parseGetReply([["public_key", "XYZ"]]), /UAPI public_key is not 64 lowercase hex digits/);
-  throws(() => parseGetReply([["listen_port", "-1"]]), /UAPI listen_port "-1" is not a non-negative integer/);
+  throws(() => parseGetReply("public_key=XYZ\nerrno=0\n\n", "wg0"), /UAPI public_key is not 64 lowercase hex digits/);
+  throws(
+    () => parseGetReply("listen_port=-1\nerrno=0\n\n", "wg0"),
+    /UAPI listen_port "-1" is not a non-negative integer/,
+  );
 });
 
 Deno.test("CIDRs come out in canonical text", () => {

@@ -119,7 +119,7 @@ export class UserspaceDevice implements Device {
 
   /** Reads the device and all its peers with one `get`. */
   async read(): Promise<DeviceInfo> {
-    const { privateKey, listenPort, peers } = parseGetReply(checkReply(await this.#exchange(GET_REQUEST), this.name));
+    const { privateKey, listenPort, peers } = parseGetReply(await this.#exchange(GET_REQUEST), this.name);
     const publicKey = privateKey && await publicKeyOf(privateKey);
     privateKey?.fill(0);
     return { name: this.name, publicKey, listenPort, peers };
