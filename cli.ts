@@ -8,64 +8,29 @@
  * @module
  */
 
-import { Command, CommanderError, Option } from "commander";
-import denoJson from "./deno.json" with { type: "json" };
+import type { Command } from "commander";
 import { UserError } from "./src/errors.ts";
-import { LOG_LEVELS, setupLogging } from "./src/log.ts";
-import type { LogLevel } from "@logtape/logtape";
-
-/**
- * Each subcommand's module, loaded only when it runs (or for the overall help): `peers` at 10,000 peers is a
- * benchmark against `wg show`, and the modules of `serve` and `logs` alone took longer to load than `wg` takes.
- */
-const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
-  serve: async () => (await import("./src/cli/serve.ts")).serveCommand(),
-  peers: async () => (await import("./src/cli/peers.ts")).peersCommand(),
-  logs: async () => (await import("./src/cli/logs.ts")).logsCommand(),
-  addr: async () => (await import("./src/cli/addr.ts")).addrCommand(),
-};
-
-/**
- * Builds the command tree for `args`: the subcommand they name, or every one when they name none (help, a
- * mistyped name). `exitOverride` makes commander throw instead of exiting, so `main` decides.
- */
-export async function buildProgram(args: string[]): Promise<Command> {
-  // The first argument that is a subcommand's name is the subcommand: options before it take no such value.
-  const named = args.find((arg) => Object.hasOwn(SUBCOMMANDS, arg));
-  const program = new Command("siderolink")
-    .description("SideroLink server: a WireGuard overlay to Talos machines, their kernel logs and events")
-    .version(denoJson.version)
-    .addOption(
-      new Option("--log-level <level>", "diagnostic detail on stderr").choices(LOG_LEVELS).default("info")
-        .env("SIDEROLINK_LOG_LEVEL"),
-    )
-    .showHelpAfterError(false)
-    .hook("preAction", (command) => setupLogging(command.opts().logLevel as LogLevel));
-  for (const name of named ? [named] : Object.keys(SUBCOMMANDS)) program.addCommand(await SUBCOMMANDS[name]());
-  for (const command of [program, ...program.commands]) {
-    command.exitOverride().configureOutput({
-      outputError: (text, write) => write(text.replace(/^error: /, "siderolink: ")),
-    });
-  }
-  return program;
-}
+import { plainPeersRequest, printFromDaemon } from "./src/cli/peers_print.ts";
 
 /** Runs the CLI with `args` and returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
-  const program = await buildProgram(args);
+  let program: Command | undefined;
   try {
-    await program.parseAsync(args, { from: "user" });
-    return 0;
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // Help and version end with exit code 0; every parse error was already printed as one line.
-      return error.exitCode === 0 ? 0 : 2;
+    // A plain `peers` asks the daemon without loading commander (see peers_print.ts); the rest goes through it.
+    const plainPeers = plainPeersRequest(args, Deno.env.toObject());
+    if (plainPeers) {
+      await printFromDaemon(plainPeers);
+      return 0;
     }
+    const { buildProgram, runProgram } = await import("./src/cli/program.ts");
+    program = await buildProgram(args);
+    return await runProgram(program, args);
+  } catch (error) {
     if (error instanceof UserError) {
       console.error(`siderolink: ${error.message}`);
       return error.exitCode;
     }
-    const debug = program.opts().logLevel === "debug" || program.opts().logLevel === "trace";
+    const debug = ["debug", "trace"].includes(program?.opts().logLevel);
     console.error(
       `siderolink: internal error: ${(error as Error)?.message ?? error}${
         debug ? "" : " (rerun with --log-level debug for details)"

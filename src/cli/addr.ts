@@ -18,7 +18,8 @@ import { formatIPv6 } from "../ipv6.ts";
 import { kernelArgs } from "../kernel_args.ts";
 import { MachineStore } from "../machines/store.ts";
 import { SqliteState } from "../state/sqlite.ts";
-import { DEFAULT_EVENT_PORT, DEFAULT_LOG_PORT, DEFAULT_STATE_DIR, parseHostPort, parsePort } from "./options.ts";
+import { DEFAULT_EVENT_PORT, DEFAULT_LOG_PORT, DEFAULT_STATE_DIR } from "./defaults.ts";
+import { parseHostPort, parsePort } from "./options.ts";
 
 interface AddrOptions {
   installationId?: string;

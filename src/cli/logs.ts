@@ -15,7 +15,7 @@ import { type LineFilter, parseSince } from "../logs/filter.ts";
 import { type LineRenderer, lineRenderer, LOG_FORMATS, type LogFormat } from "../logs/format.ts";
 import { TALOS_LEVELS, type TalosLevel } from "../logs/record.ts";
 import { filterStream, readChunks } from "../logs/stdin_filter.ts";
-import { DEFAULT_CONTROL_SOCKET, envName } from "./options.ts";
+import { DEFAULT_CONTROL_SOCKET, envName } from "./defaults.ts";
 
 interface LogsOptions {
   cluster?: string;

@@ -8,18 +8,6 @@
 import { InvalidArgumentError } from "commander";
 import { parseDuration } from "../duration.ts";
 
-/** Default folder of the embedded state store. */
-export const DEFAULT_STATE_DIR = "/var/lib/siderolink";
-
-/** Default path of the control socket through which `peers` and `logs` ask the daemon. */
-export const DEFAULT_CONTROL_SOCKET = "/run/siderolink/siderolink.sock";
-
-/** Default TCP port of the kernel-log receiver on the server's tunnel address. */
-export const DEFAULT_LOG_PORT = 4001;
-
-/** Default port of the event sink on the server's tunnel address. */
-export const DEFAULT_EVENT_PORT = 4002;
-
 /** Parses a TCP/UDP port number (1..65535). */
 export function parsePort(text: string): number {
   const port = Number(text);
@@ -53,9 +41,4 @@ export function parseCount(text: string): number {
     throw new InvalidArgumentError("want a whole number of at least 1.");
   }
   return count;
-}
-
-/** Turns a long flag name into its environment variable: `state-dir` → `SIDEROLINK_STATE_DIR`. */
-export function envName(flag: string): string {
-  return `SIDEROLINK_${flag.replaceAll("-", "_").toUpperCase()}`;
 }

@@ -6,10 +6,10 @@
  */
 
 import { Command, Option } from "commander";
-import { controlGet } from "../control/client.ts";
 import { formatPeers, type PeersFormat } from "../control/peers_format.ts";
 import { writeAllSync } from "../output.ts";
-import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR, envName } from "./options.ts";
+import { printFromDaemon, toStdout } from "./peers_print.ts";
+import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR, envName } from "./defaults.ts";
 
 /** The options of `peers`. */
 export interface PeersOptions {
@@ -41,22 +41,11 @@ export function peersCommand(): Command {
     )
     .action(async (options: PeersOptions) => {
       const format: PeersFormat = options.json ? "json" : options.dump ? "dump" : "table";
-      const colours = Deno.stdout.isTerminal();
-      try {
-        if (options.direct) {
-          // The state store and the device code load only for --direct: asking the daemon needs neither.
-          const report = await (await import("./peers_direct.ts")).readDirect(options);
-          // One write of the whole text: console.log costs as much again at 10,000 peers.
-          writeAllSync(Deno.stdout, new TextEncoder().encode(formatPeers(report, format, new Date(), colours)));
-        } else {
-          // The daemon sends the text as printed: copying its bytes is all that is left to do here.
-          const path = `/v1/peers?format=${format}${colours ? "&colour=1" : ""}`;
-          const response = await controlGet(options.controlSocket, path, "or use --direct as root");
-          for await (const chunk of response.body ?? []) writeAllSync(Deno.stdout, chunk);
-        }
-      } catch (error) {
-        if (error instanceof Deno.errors.BrokenPipe) return; // the reader went away (`| head`): nothing to say
-        throw error;
-      }
+      if (!options.direct) return await printFromDaemon({ format, controlSocket: options.controlSocket });
+      // The state store and the device code load only for --direct: asking the daemon needs neither.
+      const report = await (await import("./peers_direct.ts")).readDirect(options);
+      const text = formatPeers(report, format, new Date(), Deno.stdout.isTerminal());
+      // One write of the whole text: console.log costs as much again at 10,000 peers.
+      await toStdout(() => writeAllSync(Deno.stdout, new TextEncoder().encode(text)));
     });
 }

@@ -17,11 +17,8 @@ import {
   DEFAULT_LOG_PORT,
   DEFAULT_STATE_DIR,
   envName,
-  parseCount,
-  parseDurationFlag,
-  parseHostPort,
-  parsePort,
-} from "./options.ts";
+} from "./defaults.ts";
+import { parseCount, parseDurationFlag, parseHostPort, parsePort } from "./options.ts";
 
 /** Builds the `serve` subcommand. */
 export function serveCommand(): Command {
