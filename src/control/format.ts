@@ -45,16 +45,34 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(2)} ${units[unit]}`;
 }
 
-/** Lays rows out in columns separated by two spaces; `visible` measures cells that carry colour codes. */
+/** Lays rows out in columns separated by two spaces; cells may carry colour codes, which take no width. */
 export function table(header: string[], rows: string[][]): string {
+  const widths = header.map(visibleLength);
+  for (const row of rows) {
+    for (let column = 0; column < row.length - 1; column++) {
+      const width = visibleLength(row[column]);
+      if (width > widths[column]) widths[column] = width;
+    }
+  }
+  // One string grown cell by cell, with the padding cut from one run of spaces: 10,000 peers make 100,000 cells.
+  const spaces = " ".repeat(Math.max(0, ...widths) + 2);
+  let text = "";
+  for (const row of [header, ...rows]) {
+    if (row !== header) text += "\n";
+    const last = row.length - 1;
+    for (let column = 0; column < last; column++) {
+      const cell = row[column];
+      text += cell + spaces.slice(0, widths[column] - visibleLength(cell) + 2);
+    }
+    text += row[last];
+  }
+  return text;
+}
+
+function visibleLength(cell: string): number {
   // ANSI colour codes start with ESC, a control character on purpose.
   // deno-lint-ignore no-control-regex
-  const visible = (cell: string) => cell.includes("\x1b") ? cell.replace(/\x1b\[[0-9;]*m/g, "").length : cell.length;
-  const widths = header.map((title, column) => Math.max(visible(title), ...rows.map((row) => visible(row[column]))));
-  return [header, ...rows].map((row) =>
-    row.map((cell, column) => column === row.length - 1 ? cell : cell + " ".repeat(widths[column] - visible(cell)))
-      .join("  ")
-  ).join("\n");
+  return cell.includes("\x1b") ? cell.replace(/\x1b\[[0-9;]*m/g, "").length : cell.length;
 }
 
 /** Wraps text in an ANSI colour when `enabled`. */
