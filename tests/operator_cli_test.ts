@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { formatKey, generatePrivateKey, publicKeyOf } from "../src/keys.ts";
 import { NetNs } from "./support/netns.ts";
 import { isRoot, onPath, skipUnless } from "./support/requirements.ts";
-import { runCli } from "./support/cli.ts";
+import { cliArgs, runCli } from "./support/cli.ts";
 import { ServeProcess } from "./support/serve_process.ts";
 import { dmesgRecords, jsonLines, type TalosRecord } from "./support/talos_records.ts";
 
@@ -173,19 +173,7 @@ Deno.test(
 
       // logs --follow: a new line arrives while following.
       const follower = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--frozen",
-          new URL("../cli.ts", import.meta.url).pathname,
-          "logs",
-          third.uuid,
-          "-f",
-          "--tail",
-          "0",
-          "--control-socket",
-          socket,
-        ],
+        args: cliArgs(["logs", third.uuid, "-f", "--tail", "0", "--control-socket", socket]),
         stdout: "piped",
         stderr: "piped",
       }).spawn();
@@ -225,21 +213,20 @@ Deno.test(
         equal(down.stderr.trim().split("\n").length, 1, down.stderr);
         match(down.stderr, new RegExp(`cannot reach the daemon at ${socket}.*is serve running`));
       }
-      const direct = await ns.exec(Deno.execPath(), [
-        "run",
-        "-A",
-        "--frozen",
-        new URL("../cli.ts", import.meta.url).pathname,
-        "peers",
-        "--direct",
-        "--json",
-        "--state-dir",
-        stateDir,
-        "--interface",
-        iface,
-        "--wireguard-backend",
-        "userspace",
-      ]);
+      const direct = await ns.exec(
+        Deno.execPath(),
+        cliArgs([
+          "peers",
+          "--direct",
+          "--json",
+          "--state-dir",
+          stateDir,
+          "--interface",
+          iface,
+          "--wireguard-backend",
+          "userspace",
+        ]),
+      );
       deepEqual(
         JSON.parse(direct).map((peer: { serverUuid: string }) => peer.serverUuid).sort(),
         MACHINES.map((m) => m.uuid),

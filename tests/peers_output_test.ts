@@ -10,7 +10,7 @@ import { formatPeers, PEERS_FORMATS } from "../src/control/peers_format.ts";
 import type { PeersReport } from "../src/control/peers.ts";
 import { NetNs } from "./support/netns.ts";
 import { isRoot, onPath, skipUnless } from "./support/requirements.ts";
-import { runCli } from "./support/cli.ts";
+import { cliArgs, runCli } from "./support/cli.ts";
 import { ServeProcess } from "./support/serve_process.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -89,21 +89,15 @@ Deno.test({
 
     equal(await serve.stop(), 0);
     for (const format of PEERS_FORMATS) {
-      const direct = await ns.exec(Deno.execPath(), [
-        "run",
-        "-A",
-        "--frozen",
-        new URL("../cli.ts", import.meta.url).pathname,
-        "peers",
-        "--direct",
-        ...(format === "table" ? [] : [`--${format}`]),
-        "--state-dir",
-        stateDir,
-        "--interface",
-        iface,
-        "--wireguard-backend",
-        "userspace",
-      ]);
+      const direct = await ns.exec(
+        Deno.execPath(),
+        cliArgs([
+          "peers",
+          "--direct",
+          ...(format === "table" ? [] : [`--${format}`]),
+          ...["--state-dir", stateDir, "--interface", iface, "--wireguard-backend", "userspace"],
+        ]),
+      );
       deepEqual(normalised(direct, format), normalised(printed[format], format), `${format}: --direct`);
     }
   } finally {

@@ -13,10 +13,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/** The arguments of the pinned Deno (`Deno.execPath()`) that run `siderolink <args>`, for a runner of its own. */
+export function cliArgs(args: string[]): string[] {
+  return ["run", "--allow-all", "--frozen", CLI, ...args];
+}
+
 /** Runs `siderolink <args>` with the pinned Deno this test runs under. */
 export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--frozen", CLI, ...args],
+    args: cliArgs(args),
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
