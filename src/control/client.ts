@@ -4,6 +4,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
 import { UserError } from "../errors.ts";
 
 /**
@@ -69,14 +70,14 @@ export async function* controlBody(socket: string, path: string, fallback: strin
     while (bodyStart < 0) {
       const count = await connection.read(buffer);
       if (count === null) throw new UserError(`daemon at ${socket} closed the connection before answering`);
-      head = concat(head, buffer.subarray(0, count));
+      head = concatBytes([head, buffer.subarray(0, count)]);
       bodyStart = endOfHead(head);
     }
     const { status, length } = parseHead(new TextDecoder().decode(head.subarray(0, bodyStart)), socket);
     let body = head.subarray(bodyStart);
     if (status !== 200) {
       for (let count; body.length < length && (count = await connection.read(buffer)) !== null;) {
-        body = concat(body, buffer.subarray(0, count));
+        body = concatBytes([body, buffer.subarray(0, count)]);
       }
       throw refused(socket, status, new TextDecoder().decode(body));
     }
@@ -109,13 +110,6 @@ function parseHead(head: string, socket: string): { status: number; length: numb
   const length = /\r\ncontent-length: *(\d+)\r\n/i.exec(head);
   if (!status || !length) throw new Error(`daemon at ${socket} answered without a status or a length: ${head}`);
   return { status: Number(status[1]), length: Number(length[1]) };
-}
-
-function concat(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const both = new Uint8Array(left.length + right.length);
-  both.set(left);
-  both.set(right, left.length);
-  return both;
 }
 
 function unreachable(socket: string, error: unknown, fallback: string): UserError {
