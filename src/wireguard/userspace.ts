@@ -21,6 +21,7 @@ import { logger } from "../log.ts";
 import { type BackendName, type Device, type DeviceConfig, type DeviceInfo, SIDEROLINK_MTU } from "./device.ts";
 import { checkLinkName, RtNetlink } from "./netlink/rtnetlink.ts";
 import { checkReply, encodeSetRequest, GET_REQUEST, parseGetReply } from "./uapi.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** The folder where wireguard-go (and boringtun) put their UAPI sockets, `<iface>.sock`. */
 export const UAPI_SOCKET_DIR = "/var/run/wireguard";
@@ -248,7 +249,7 @@ export class UserspaceDevice implements Device {
         // Already closed by the timeout.
       }
     }
-    const reply = new TextDecoder().decode(concat(chunks));
+    const reply = new TextDecoder().decode(concatBytes(chunks));
     for (const chunk of chunks) chunk.fill(0);
     return reply;
   }
@@ -264,16 +265,6 @@ function endsWithEmptyLine(chunks: Uint8Array[]): boolean {
     for (let j = chunks[i].length - 1; j >= 0 && tail.length < 2; j--) tail.push(chunks[i][j]);
   }
   return tail.length === 2 && tail[0] === 0x0a && tail[1] === 0x0a;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
 }
 
 // wireguard-go's own words: its log lines (stdout) and messages (stderr), without the boxed banner saying that
