@@ -15,7 +15,6 @@ import { PREFIX_LENGTH } from "../addressing.ts";
 import { logger } from "../log.ts";
 import {
   type Admission,
-  DirectoryRefusal,
   DirectoryUnavailable,
   type MachineDirectory,
   type PeerChangeListener,
@@ -28,6 +27,7 @@ import type { PeerConfig } from "../wireguard/device.ts";
 import { type KubeClient, KubeError, type KubeObject, type Target } from "./client.ts";
 import { Informer, keyOf } from "./informer.ts";
 import { type Binding, type Link, machineOwner, PATHS, readBinding } from "./resources.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 const log = logger(["kubernetes"]);
 
@@ -179,7 +179,7 @@ export class KubernetesDirectory implements MachineDirectory {
       object = await this.#client.json<KubeObject>(target, `${PATHS.serverBindings}/${uuid}`);
     } catch (error) {
       if (error instanceof KubeError && error.status === 404) {
-        throw new DirectoryRefusal(status.NOT_FOUND, `server binding "${uuid}" not found`);
+        throw new GrpcRefusal(status.NOT_FOUND, `server binding "${uuid}" not found`);
       }
       throw directoryError(error);
     }
@@ -214,7 +214,7 @@ export class KubernetesDirectory implements MachineDirectory {
       } catch (error) {
         if (!(error instanceof KubeError) || error.status !== 409 || attempt === CONFLICT_ATTEMPTS) {
           if (error instanceof KubeError && error.status === 404) {
-            throw new DirectoryRefusal(status.NOT_FOUND, `server binding "${record.uuid}" not found`);
+            throw new GrpcRefusal(status.NOT_FOUND, `server binding "${record.uuid}" not found`);
           }
           throw directoryError(error);
         }

@@ -42,19 +42,6 @@ export interface ProvisionRecord {
  */
 export class DirectoryUnavailable extends Error {}
 
-/**
- * The directory refuses a machine (not listed, not bound): the provisioner answers with `code`.
- */
-export class DirectoryRefusal extends Error {
-  /** The gRPC status code to answer with. */
-  readonly code: number;
-
-  constructor(code: number, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
-
 /** Receives peer changes that come from the directory itself (a binding edited or deleted), not from provisioning. */
 export type PeerChangeListener = (changes: PeerConfig[]) => void;
 
@@ -74,8 +61,8 @@ export interface MachineDirectory {
   holderOfKey(publicKey: string): string | undefined;
 
   /**
-   * Reads a machine about to provision. Throws {@linkcode DirectoryRefusal} for a machine that may not provision
-   * and {@linkcode DirectoryUnavailable} when the directory cannot tell now.
+   * Reads a machine about to provision. Throws a `GrpcRefusal` (src/grpc/refusal.ts) for a machine that may not
+   * provision and {@linkcode DirectoryUnavailable} when the directory cannot tell now.
    */
   admit(uuid: string): Promise<Admission>;
 

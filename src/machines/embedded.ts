@@ -10,17 +10,12 @@ import { status } from "@grpc/grpc-js";
 import { EventStore, type StatusUpdate, type StoredEvent } from "../events/store.ts";
 import { logger } from "../log.ts";
 import type { SqliteState } from "../state/sqlite.ts";
-import {
-  type Admission,
-  DirectoryRefusal,
-  type MachineDirectory,
-  type PeerChangeListener,
-  type ProvisionRecord,
-} from "./directory.ts";
+import type { Admission, MachineDirectory, PeerChangeListener, ProvisionRecord } from "./directory.ts";
 import type { IdentifyByAddress, MachineIdentity } from "./identity.ts";
 import { type Inventory, watchInventory } from "./inventory.ts";
 import { MachineRegistry } from "./registry.ts";
 import { type MachineRecord, MachineStore } from "./store.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 const log = logger(["serve"]);
 
@@ -93,7 +88,7 @@ export class EmbeddedDirectory implements MachineDirectory {
 
   admit(uuid: string): Promise<Admission> {
     if (this.#accept === "known" && !this.#registry.listed(uuid)) {
-      return Promise.reject(new DirectoryRefusal(status.NOT_FOUND, `server ${uuid} is not in the inventory`));
+      return Promise.reject(new GrpcRefusal(status.NOT_FOUND, `server ${uuid} is not in the inventory`));
     }
     const record = this.#registry.record(uuid);
     return Promise.resolve({

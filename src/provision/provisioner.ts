@@ -12,9 +12,10 @@ import { formatHostPort } from "../hostport.ts";
 import { formatIPv6, parseIPv6 } from "../ipv6.ts";
 import { formatKey, parseKey } from "../keys.ts";
 import { logger } from "../log.ts";
-import { DirectoryRefusal, DirectoryUnavailable, type MachineDirectory } from "../machines/directory.ts";
+import { DirectoryUnavailable, type MachineDirectory } from "../machines/directory.ts";
 import type { Device } from "../wireguard/device.ts";
 import { PeerWrites } from "../wireguard/peer_writes.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 /** What a machine sends (field names as protobufjs decodes them). */
 export interface ProvisionRequest {
@@ -34,16 +35,6 @@ export interface ProvisionResponse {
   nodeAddressPrefix: string;
   serverAddress: string;
   grpcPeerAddrPort: string;
-}
-
-/** A refusal with the gRPC status Talos should see. */
-export class ProvisionError extends Error {
-  readonly code: status;
-
-  constructor(code: status, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** Everything a provisioner works with. */
@@ -85,7 +76,7 @@ export class Provisioner {
     if (options.joinToken !== undefined) this.#tokenDigest = digest(options.joinToken);
   }
 
-  /** Handles one request; throws {@linkcode ProvisionError} for every refusal. */
+  /** Handles one request; throws {@linkcode GrpcRefusal} for every refusal. */
   provision(request: ProvisionRequest): Promise<ProvisionResponse> {
     this.#checkToken(request.joinToken);
     const uuid = checked(() => canonicalUuid(request.nodeUuid), "node_uuid");
@@ -100,11 +91,11 @@ export class Provisioner {
     const address = admission.address ?? formatIPv6(nodeAddress(this.#options.installationId, uuid));
     const holder = directory.holderOfAddress(address);
     if (holder !== undefined && holder !== uuid) {
-      throw new ProvisionError(status.ALREADY_EXISTS, `address ${address} of server ${uuid} is held by ${holder}`);
+      throw new GrpcRefusal(status.ALREADY_EXISTS, `address ${address} of server ${uuid} is held by ${holder}`);
     }
     const keyHolder = directory.holderOfKey(publicKey);
     if (keyHolder !== undefined && keyHolder !== uuid) {
-      throw new ProvisionError(status.ALREADY_EXISTS, `node_public_key is already in use by server ${keyHolder}`);
+      throw new GrpcRefusal(status.ALREADY_EXISTS, `node_public_key is already in use by server ${keyHolder}`);
     }
     // WireGuard over gRPC: the machine's endpoint is its virtual address, which names it to the tunnel service.
     const tunnel = request.wireguardOverGrpc
@@ -123,7 +114,7 @@ export class Provisioner {
       ]);
     } catch (error) {
       log.error("could not add the peer of server {uuid}: {error}", { uuid, error: (error as Error).message });
-      throw new ProvisionError(status.INTERNAL, `could not configure the WireGuard peer: ${(error as Error).message}`);
+      throw new GrpcRefusal(status.INTERNAL, `could not configure the WireGuard peer: ${(error as Error).message}`);
     }
     const nodeUniqueToken = request.nodeUniqueToken || undefined;
     try {
@@ -180,7 +171,7 @@ export class Provisioner {
   #checkToken(presented: string | undefined): void {
     if (!this.#tokenDigest) return;
     if (presented === undefined || !timingSafeEqual(digest(presented), this.#tokenDigest)) {
-      throw new ProvisionError(status.PERMISSION_DENIED, "invalid join token");
+      throw new GrpcRefusal(status.PERMISSION_DENIED, "invalid join token");
     }
   }
 
@@ -211,17 +202,16 @@ async function fromDirectory<T>(what: string, call: () => Promise<T>): Promise<T
   }
 }
 
-function directoryError(what: string, error: unknown): ProvisionError {
-  if (error instanceof ProvisionError) return error;
-  if (error instanceof DirectoryRefusal) return new ProvisionError(error.code, error.message);
+function directoryError(what: string, error: unknown): GrpcRefusal {
+  if (error instanceof GrpcRefusal) return error;
   const message = `could not ${what}: ${(error as Error).message}`;
-  return new ProvisionError(error instanceof DirectoryUnavailable ? status.UNAVAILABLE : status.INTERNAL, message);
+  return new GrpcRefusal(error instanceof DirectoryUnavailable ? status.UNAVAILABLE : status.INTERNAL, message);
 }
 
 function checked<T>(parse: () => T, field: string): T {
   try {
     return parse();
   } catch (error) {
-    throw new ProvisionError(status.INVALID_ARGUMENT, `${field}: ${(error as Error).message}`);
+    throw new GrpcRefusal(status.INVALID_ARGUMENT, `${field}: ${(error as Error).message}`);
   }
 }

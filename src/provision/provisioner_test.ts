@@ -7,7 +7,8 @@ import { EmbeddedDirectory } from "../machines/embedded.ts";
 import { MachineStore } from "../machines/store.ts";
 import { SqliteState } from "../state/sqlite.ts";
 import type { Device, DeviceConfig, DeviceInfo } from "../wireguard/device.ts";
-import { Provisioner, ProvisionError } from "./provisioner.ts";
+import { Provisioner } from "./provisioner.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 const UUID = "0f3c5a9e-2b1d-4c7e-9f00-6a1b2c3d4e5f";
 
@@ -73,8 +74,8 @@ async function newKey(): Promise<string> {
 
 function refusedWith(code: status, message: RegExp) {
   return (error: unknown) => {
-    equal(error instanceof ProvisionError, true);
-    equal((error as ProvisionError).code, code, (error as Error).message);
+    equal(error instanceof GrpcRefusal, true);
+    equal((error as GrpcRefusal).code, code, (error as Error).message);
     equal(message.test((error as Error).message), true, (error as Error).message);
     return true;
   };

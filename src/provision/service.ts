@@ -10,7 +10,8 @@ import { logger } from "../log.ts";
 import type { GrpcService } from "../grpc/server.ts";
 import type { Tally } from "../metrics/tally.ts";
 import { loadService } from "../grpc/service.ts";
-import { type Provisioner, ProvisionError } from "./provisioner.ts";
+import type { Provisioner } from "./provisioner.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 /** The request as decoded from the wire (field names of the .proto; proto3 optionals absent when unset). */
 interface WireRequest {
@@ -59,7 +60,7 @@ export function provisionService(provisioner: Provisioner, calls?: Tally<"code">
       calls?.add({ code: status[status.OK] });
       callback(null, response);
     }, (error) => {
-      if (error instanceof ProvisionError) {
+      if (error instanceof GrpcRefusal) {
         log.info("refused a provision from {peer}: {message}", { peer: call.getPeer(), message: error.message });
         calls?.add({ code: status[error.code] });
         callback({ code: error.code, details: error.message }, null);

@@ -9,20 +9,10 @@
 import { status } from "@grpc/grpc-js";
 import { addressOfVirtual, GRPC_TUNNEL_PORT } from "../addressing.ts";
 import { formatIPv6, parseIPv6 } from "../ipv6.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 /** The request metadata key naming the machine. */
 export const PEER_ADDRESS_KEY = "x-siderolink-ipv6-addr";
-
-/** A stream refused before it relays anything, with the gRPC status to end it with. */
-export class StreamRefusal extends Error {
-  /** The gRPC status code. */
-  readonly code: status;
-
-  constructor(code: status, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
 
 /** The machine a stream names. */
 export interface TunnelPeer {
@@ -37,7 +27,7 @@ export const PEER_NOT_ALLOWED = "peer not allowed";
 
 /**
  * Reads the metadata values of {@link PEER_ADDRESS_KEY} (the first counts, as in the reference server) and maps
- * the virtual address back to a SideroLink address of `installationId`. Throws {@link StreamRefusal}: missing →
+ * the virtual address back to a SideroLink address of `installationId`. Throws {@link GrpcRefusal}: missing →
  * INVALID_ARGUMENT "failed to get peer address from context", not `[ipv6]:port` → INVALID_ARGUMENT "incorrect
  * header value …", outside the virtual prefix or another port → PERMISSION_DENIED "peer not allowed". Whether a
  * provisioned machine holds the address is the caller's question.
@@ -51,18 +41,18 @@ export const PEER_NOT_ALLOWED = "peer not allowed";
 export function tunnelPeer(values: readonly (string | Uint8Array)[], installationId: string): TunnelPeer {
   const value = values[0];
   if (value === undefined || value === "") {
-    throw new StreamRefusal(status.INVALID_ARGUMENT, "failed to get peer address from context");
+    throw new GrpcRefusal(status.INVALID_ARGUMENT, "failed to get peer address from context");
   }
   const text = typeof value === "string" ? value : new TextDecoder().decode(value);
   const match = /^\[([0-9A-Fa-f:]+)\]:(\d{1,5})$/.exec(text);
   const virtual = match ? parseIPv6(match[1]) : undefined;
   if (!match || !virtual || Number(match[2]) > 65535) {
     const shown = text.length > 64 ? `${text.slice(0, 64)}…` : text;
-    throw new StreamRefusal(status.INVALID_ARGUMENT, `incorrect header value ${JSON.stringify(shown)}`);
+    throw new GrpcRefusal(status.INVALID_ARGUMENT, `incorrect header value ${JSON.stringify(shown)}`);
   }
   const address = addressOfVirtual(installationId, virtual);
   if (!address || Number(match[2]) !== GRPC_TUNNEL_PORT) {
-    throw new StreamRefusal(status.PERMISSION_DENIED, PEER_NOT_ALLOWED);
+    throw new GrpcRefusal(status.PERMISSION_DENIED, PEER_NOT_ALLOWED);
   }
   return { virtual: `[${formatIPv6(virtual)}]:${GRPC_TUNNEL_PORT}`, address: formatIPv6(address) };
 }

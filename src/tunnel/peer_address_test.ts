@@ -1,6 +1,7 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { StreamRefusal, tunnelPeer } from "./peer_address.ts";
+import { tunnelPeer } from "./peer_address.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 const VIRTUAL = "[fdae:41e4:649b:9304:cda8:cd34:bce1:2962]:50888";
 const ADDRESS = "fdae:41e4:649b:9303:cda8:cd34:bce1:2962";
@@ -9,7 +10,7 @@ function refusal(values: (string | Uint8Array)[]): { code: status; message: stri
   try {
     tunnelPeer(values, "");
   } catch (error) {
-    if (error instanceof StreamRefusal) return { code: error.code, message: error.message };
+    if (error instanceof GrpcRefusal) return { code: error.code, message: error.message };
     throw error;
   }
   throw new Error(`${JSON.stringify(values)} was accepted`);

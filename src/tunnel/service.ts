@@ -11,8 +11,9 @@ import { logger } from "../log.ts";
 import type { GrpcService } from "../grpc/server.ts";
 import { loadService } from "../grpc/service.ts";
 import type { IdentifyByAddress } from "../machines/identity.ts";
-import { PEER_ADDRESS_KEY, PEER_NOT_ALLOWED, StreamRefusal, tunnelPeer } from "./peer_address.ts";
+import { PEER_ADDRESS_KEY, PEER_NOT_ALLOWED, tunnelPeer } from "./peer_address.ts";
 import { DatagramRelay, type RelayCounters, relayCounters, type TunnelCall } from "./relay.ts";
+import { GrpcRefusal } from "../grpc/refusal.ts";
 
 /** What the tunnel needs from the daemon. */
 export interface GrpcTunnelOptions {
@@ -81,15 +82,15 @@ export class GrpcTunnel {
     let relay: DatagramRelay;
     let peer, identity;
     try {
-      if (this.#closing) throw new StreamRefusal(status.UNAVAILABLE, "the server is stopping");
+      if (this.#closing) throw new GrpcRefusal(status.UNAVAILABLE, "the server is stopping");
       peer = tunnelPeer(call.metadata.get(PEER_ADDRESS_KEY), this.#options.installationId);
       identity = this.#options.identify(peer.address);
-      if (!identity) throw new StreamRefusal(status.PERMISSION_DENIED, PEER_NOT_ALLOWED);
+      if (!identity) throw new GrpcRefusal(status.PERMISSION_DENIED, PEER_NOT_ALLOWED);
       relay = await DatagramRelay.open(call, { wireguardPort: this.#options.wireguardPort, counters: this.counters });
     } catch (error) {
-      const refusal = error instanceof StreamRefusal
+      const refusal = error instanceof GrpcRefusal
         ? error
-        : new StreamRefusal(status.INTERNAL, `cannot relay the stream: ${(error as Error).message}`);
+        : new GrpcRefusal(status.INTERNAL, `cannot relay the stream: ${(error as Error).message}`);
       this.counters.streamsRefused++;
       log.info("refused a WireGuard-over-gRPC stream from {from}: {message}", { from, message: refusal.message });
       call.emit("error", { code: refusal.code, details: refusal.message });
